@@ -1,0 +1,98 @@
+"""Request bodies. Unknown fields are refused (extra="forbid"); server-owned ones by name."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openmvne.domain.channels import ChannelLevel
+from openmvne.domain.parties import OrgKind, PartnerType, PartyStatus
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+
+class TmfBody(Body):
+    """TM Forum bodies may carry the polymorphism markers; they are accepted and not stored."""
+
+    type_: str | None = Field(None, alias="@type")
+    base_type: str | None = Field(None, alias="@baseType")
+    schema_location: str | None = Field(None, alias="@schemaLocation")
+
+
+class OrganizationCreate(TmfBody):
+    name: str = Field(min_length=1, max_length=200)
+    organizationType: OrgKind  # noqa: N815  # TM Forum's attribute name
+    partnerType: PartnerType | None = None  # noqa: N815
+    tradingName: str | None = Field(None, max_length=200)  # noqa: N815
+    regionCode: str | None = Field(None, description="GB/T 2260 code")  # noqa: N815
+    legalRepresentativeId: str | None = Field(None, description="An individual's id")  # noqa: N815
+
+
+class OrganizationPatch(TmfBody):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    tradingName: str | None = Field(None, max_length=200)  # noqa: N815
+    regionCode: str | None = None  # noqa: N815
+    # Status is the one state a party's manager may set (closing it); see SERVER_OWNED on create.
+    status: PartyStatus | None = None
+
+
+class IndividualCreate(TmfBody):
+    givenName: str = Field(min_length=1, max_length=100)  # noqa: N815
+    familyName: str = Field(min_length=1, max_length=100)  # noqa: N815
+    mvnoId: str | None = Field(None, description="The MVNO whose customer this is")  # noqa: N815
+
+
+class IndividualPatch(TmfBody):
+    givenName: str | None = Field(None, min_length=1, max_length=100)  # noqa: N815
+    familyName: str | None = Field(None, min_length=1, max_length=100)  # noqa: N815
+    status: PartyStatus | None = None
+
+
+class ChannelAuthorisationCreate(Body):
+    partyId: str = Field(description="The organisation being authorised")  # noqa: N815
+    level: ChannelLevel
+    mvnoId: str | None = Field(None, description="Default: the caller's MVNO or the parent's")  # noqa: N815
+    parentId: str | None = Field(None, description="Parent authorisation; none: under the MVNO")  # noqa: N815
+    regionCode: str | None = Field(None, description="GB/T 2260 code")  # noqa: N815
+    exclusive: bool = False
+    plaqueNumber: str | None = Field(None, max_length=40)  # noqa: N815
+
+
+class Decision(Body):
+    reason: str | None = Field(None, max_length=500)
+
+
+class PartyRoleRef(Body):
+    id: str
+    href: str | None = None
+    name: str | None = None
+    role: str | None = None
+    referredType: str | None = Field(None, alias="@referredType")  # noqa: N815
+
+
+class PartyRoleCharacteristic(Body):
+    name: str
+    value: str | bool
+    valueType: str | None = None  # noqa: N815
+
+
+class PartyRoleCreate(TmfBody):
+    """TMF669 create: engagedParty + characteristics level/regionCode/exclusive/plaqueNumber,
+    relatedParty with role `authoriser` (the MVNO) and/or `parentChannel` (a partyRole)."""
+
+    name: str | None = None
+    engagedParty: PartyRoleRef  # noqa: N815
+    relatedParty: list[PartyRoleRef] = []  # noqa: N815
+    characteristic: list[PartyRoleCharacteristic] = []
+
+
+class PartyRolePatch(TmfBody):
+    status: str | None = None
+    statusReason: str | None = Field(None, max_length=500)  # noqa: N815
+
+
+class TokenRequest(Body):
+    username: str
+    password: str
+    name: str = "api"

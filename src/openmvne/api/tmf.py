@@ -1,0 +1,129 @@
+"""The TM Forum Open API conventions, implemented once (TMF630 design guidelines).
+
+- list: `offset`/`limit` paging with `X-Total-Count` and `X-Result-Count`, attribute
+  filters as query parameters (`?status=approved`), `fields=` attribute selection;
+- create: 201 with `Location`; delete: 204;
+- PATCH: `application/json` or `application/merge-patch+json` (RFC 7386), else 415.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from openmvne import ids
+from openmvne.config import get_settings
+from openmvne.errors import DomainError, InvalidInput, NotFound
+
+RESERVED = frozenset({"fields", "offset", "limit"})
+ALWAYS = ("id", "href", "@type")
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ListParams:
+    offset: int
+    limit: int
+    fields: tuple[str, ...] | None
+    filters: dict[str, str]
+
+
+def list_params(
+    request: Request,
+    offset: int = Query(0, ge=0, description="Index of the first item returned"),
+    limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Maximum number of items"),
+    fields: str | None = Query(None, description="Comma-separated attributes to return"),
+) -> ListParams:
+    filters = {k: v for k, v in request.query_params.items() if k not in RESERVED}
+    return ListParams(offset, limit, parse_fields(fields), filters)
+
+
+def parse_fields(fields: str | None) -> tuple[str, ...] | None:
+    if fields is None:
+        return None
+    names = tuple(f.strip() for f in fields.split(",") if f.strip())
+    if not names:
+        raise InvalidInput("fields= names no attribute", code="bad_fields", field="fields")
+    return names
+
+
+def select_fields(item: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
+    if fields is None:
+        return item
+    unknown = [f for f in fields if f not in item]
+    if unknown:
+        raise InvalidInput(
+            f"unknown attribute(s) in fields=: {', '.join(unknown)}",
+            code="bad_fields",
+            field="fields",
+        )
+    keep = set(fields) | set(ALWAYS)
+    return {k: v for k, v in item.items() if k in keep}
+
+
+def base_url(request: Request) -> str:
+    configured = get_settings().public_base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def list_response(items: list[dict[str, Any]], total: int, params: ListParams) -> JSONResponse:
+    body = [select_fields(item, params.fields) for item in items]
+    return JSONResponse(
+        body,
+        headers={"X-Total-Count": str(total), "X-Result-Count": str(len(body))},
+    )
+
+
+def item_response(item: dict[str, Any], fields: str | None = None) -> JSONResponse:
+    return JSONResponse(select_fields(item, parse_fields(fields)))
+
+
+def created_response(item: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(item, status_code=201, headers={"Location": item["href"]})
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def require_patch_media_type(request: Request) -> None:
+    """PATCH takes JSON merge patch (RFC 7386); plain application/json is read the same way."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/json", "application/merge-patch+json"):
+        raise UnsupportedMediaType(
+            "PATCH takes application/merge-patch+json or application/json",
+            code="unsupported_media_type",
+        )
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported media type"
+    default_code = "unsupported_media_type"
+
+
+def path_id(kind: str, text: str) -> Any:
+    """The UUID behind a public id in a path; a malformed or wrong-kind id is simply absent."""
+    value = ids.from_public(kind, text)
+    if value is None:
+        raise NotFound(f"no {kind.replace('_', ' ')} with id {text!r}")
+    return value
+
+
+def body_id(kind: str, text: str | None, field: str) -> Any:
+    """The UUID behind a public id in a body field; a malformed one is a 400 naming the field."""
+    if text is None:
+        return None
+    value = ids.from_public(kind, text)
+    if value is None:
+        raise InvalidInput(
+            f"{text!r} is not a {kind.replace('_', ' ')} id", code="bad_reference", field=field
+        )
+    return value
+
+
+Presenter = Callable[[dict[str, Any], str], dict[str, Any]]

@@ -1,0 +1,214 @@
+"""`mvne`: the operator's command line. It acts with the platform's full rights on the
+configured database (OPENMVNE_DATABASE_URL), so it is for whoever runs the installation."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from openmvne import ids
+from openmvne.config import get_settings
+from openmvne.db.engine import Database
+from openmvne.domain.parties import OrgKind, Role
+from openmvne.errors import DomainError, InvalidInput
+
+app = typer.Typer(
+    help="OpenMVNE: the platform for MVNOs and their channels.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo world.", no_args_is_help=True)
+user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(org_app, name="org")
+
+out = Console()
+
+
+def _db() -> Database:
+    settings = get_settings()
+    return Database(settings.database_url, lock_timeout_s=settings.lock_timeout_s)
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(None, help="Port (default OPENMVNE_PORT or 8000)"),
+    host: str = typer.Option(None, help="Address (default OPENMVNE_HOST or 127.0.0.1)"),
+) -> None:
+    """Serve the API and the portal."""
+    import uvicorn
+
+    from openmvne import logs
+    from openmvne.api.app import create_app
+
+    settings = get_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        access_log=False,  # our middleware logs each request with its request id
+        log_config=None,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the database to the latest migration (creates the SQLite file if needed)."""
+    from openmvne.db import migrate
+    from openmvne.services import users
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    users.ensure_platform(_db())
+    out.print(f"database at revision {migrate.head_revision()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration revision and the latest one."""
+    from openmvne.db import migrate
+
+    current = migrate.current_revision(_db().engine)
+    out.print(f"current {current or 'none'}, head {migrate.head_revision()}")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    seed: int = typer.Option(2016, help="Random seed: the same seed gives the same world"),
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already seeded"),
+) -> None:
+    """Load the demo world: host networks, MVNOs, brands, a channel tree, demo users."""
+    from openmvne.demo import seed as demo
+
+    db = _db()
+    if demo.is_seeded(db):
+        if if_empty:
+            out.print("demo world already present")
+            return
+        raise InvalidInput("the database already holds a demo world", code="already_seeded")
+    world = demo.seed(db, seed)
+    table = Table(title="Demo log-ins (portal and POST /openmvne/v1/tokens)")
+    for column in ("user", "role", "password"):
+        table.add_column(column)
+    for login in world.logins:
+        table.add_row(*login)
+    out.print(f"demo world loaded: {len(world.hosts)} host networks, {len(world.mvnos)} MVNOs")
+    out.print(table)
+
+
+def _party_id(text: str) -> object:
+    for kind in ("organization", "individual"):
+        value = ids.from_public(kind, text)
+        if value is not None:
+            return value
+    raise InvalidInput(f"{text!r} is not a party id (org_… or ind_…)", field="party")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    party: str = typer.Option(..., "--party", help="The party's id (org_… or ind_…)"),
+    role: list[Role] = typer.Option(..., "--role", help="Role (repeat for several)"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input"
+    ),
+) -> None:
+    """Add a user to a party with one or more roles."""
+    from openmvne.services import users
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    db = _db()
+    user = users.add_user(
+        db,
+        users.operator(db),
+        username=username,
+        party_id=_party_id(party),  # type: ignore[arg-type]
+        roles=frozenset(role),
+        password=password,
+    )
+    out.print(f"user {user['username']} added with {', '.join(user['roles'])}")
+
+
+@token_app.command("create")
+def token_create(
+    user: str = typer.Option(..., "--user", help="Username"),
+    name: str = typer.Option("cli", help="A label to recognise the token by"),
+) -> None:
+    """Create an API token; it is printed once, on the last line."""
+    from openmvne.services import users
+
+    db = _db()
+    token = users.create_token(db, users.operator(db), user, name)
+    print("Store this token now; it cannot be shown again.", file=sys.stderr)
+    print(token)
+
+
+@token_app.command("revoke")
+def token_revoke(token: str = typer.Argument(..., help="The token, or its id")) -> None:
+    """Revoke an API token."""
+    from openmvne.services import users
+
+    db = _db()
+    users.revoke_token(db, users.operator(db), token)
+    out.print("token revoked")
+
+
+@org_app.command("list")
+def org_list(
+    kind: OrgKind | None = typer.Option(None, help="Only this kind"),
+    limit: int = typer.Option(100, min=1, max=1000),
+) -> None:
+    """List organisations with their ids."""
+    from openmvne.services import parties, users
+
+    db = _db()
+    filters = {"organizationType": kind.value} if kind else {}
+    rows, total = parties.list_organisations(db, users.operator(db).scope, filters, 0, limit)
+    table = Table(title=f"{len(rows)} of {total} organisations")
+    for column in ("id", "kind", "name", "region"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            ids.to_public("organization", row["id"]),
+            row["kind"],
+            row["name"],
+            row["region_code"] or "",
+        )
+    out.print(table)
+
+
+def main() -> None:
+    err = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
+    try:
+        result = app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("error: aborted")
+        sys.exit(1)
+    except typer.exceptions.TyperException as exc:  # usage errors, bad parameters
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        err.print(f"error: {message}", markup=False)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except DomainError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        err.print(f"error: {exc.message}{where} [{exc.code}]", markup=False)
+        sys.exit(1)
+    except (OperationalError, ProgrammingError) as exc:
+        first = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        err.print(f"error: database not ready ({first}); run `mvne db upgrade`", markup=False)
+        sys.exit(1)
+    # Without standalone mode, click hands back the exit code of --help and similar.
+    sys.exit(result if isinstance(result, int) else 0)

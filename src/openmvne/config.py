@@ -1,0 +1,31 @@
+"""Settings, read from OPENMVNE_* environment variables.
+
+The embedded SQLite file is the default so that `make run` needs nothing installed;
+production points OPENMVNE_DATABASE_URL at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENMVNE_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/openmvne.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_format: Literal["plain", "json"] = "plain"
+    log_level: str = "INFO"
+    # Seconds a writer waits for a lock before the request fails as retryable.
+    lock_timeout_s: float = 5.0
+    # Public base URL used for `href` and `Location`; empty means "from the request".
+    public_base_url: str = ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

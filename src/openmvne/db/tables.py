@@ -1,0 +1,186 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations are checked against it.
+
+Tables marked `info={"tenant": True}` hold tenant data: a SELECT on them must carry a
+scope (db/scoping.py) or an explicit, reasoned `unscoped()`; otherwise it raises.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Uuid,
+    text,
+)
+
+from openmvne.db.types import UTCDateTime
+
+# Deterministic constraint names, so SQLite and PostgreSQL migrations agree.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TENANT = {"tenant": True}
+
+individual = Table(
+    "individual",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("given_name", String(100), nullable=False),
+    Column("family_name", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The MVNO whose customer this person is (None: not a customer, e.g. a legal representative).
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True),
+    Column(
+        "registered_by_party_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+organization = Table(
+    "organization",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("partner_type", String(32), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("trading_name", String(200), nullable=True),
+    Column("region_code", String(6), nullable=True),
+    Column("status", String(16), nullable=False),
+    # No foreign key: individual already refers to organization; the service checks it.
+    Column("legal_representative_id", Uuid, nullable=True),
+    Column("created_by_party_id", Uuid, nullable=True, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("uq_organization_kind_name", "kind", "name", unique=True),
+    info=TENANT,
+)
+
+brand = Table(
+    "brand",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+channel_authorisation = Table(
+    "channel_authorisation",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("party_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("parent_id", Uuid, ForeignKey("channel_authorisation.id"), nullable=True, index=True),
+    # Materialised path of ancestor ids ("/<root hex>/<child hex>/"): a subtree is a prefix.
+    Column("path", String(400), nullable=False, index=True),
+    Column("level", String(16), nullable=False),
+    Column("region_code", String(6), nullable=True),
+    Column("exclusive", Boolean, nullable=False),
+    Column("plaque_number", String(40), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", String(500), nullable=True),
+    Column("requested_by_party_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("approved_at", UTCDateTime, nullable=True),
+    Index("ix_channel_authorisation_mvno_id_status", "mvno_id", "status"),
+    Index(
+        "uq_channel_authorisation_mvno_id_plaque_number", "mvno_id", "plaque_number", unique=True
+    ),
+    # The exclusivity rule, enforced by the database as a backstop to the service's lock.
+    Index(
+        "uq_channel_authorisation_exclusive_seat",
+        "mvno_id",
+        "level",
+        "region_code",
+        unique=True,
+        sqlite_where=text("exclusive AND status IN ('approved', 'suspended')"),
+        postgresql_where=text("exclusive AND status IN ('approved', 'suspended')"),
+    ),
+    CheckConstraint("NOT exclusive OR region_code IS NOT NULL", name="exclusive_has_region"),
+    info=TENANT,
+)
+
+blacklist_entry = Table(
+    "blacklist_entry",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    # None: platform-wide (every MVNO refuses the party); else the MVNO that blacklisted it.
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True),
+    Column("organization_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True),
+    Column("individual_id", Uuid, ForeignKey("individual.id"), nullable=True, index=True),
+    Column("reason", String(500), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("(organization_id IS NULL) <> (individual_id IS NULL)", name="one_party"),
+    info=TENANT,
+)
+
+user_account = Table(
+    "user_account",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("organization_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True),
+    Column("individual_id", Uuid, ForeignKey("individual.id"), nullable=True, index=True),
+    Column("password_hash", String(200), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("(organization_id IS NULL) <> (individual_id IS NULL)", name="one_party"),
+)
+
+user_role = Table(
+    "user_role",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(20), nullable=False),
+    PrimaryKeyConstraint("user_id", "role"),
+)
+
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("user_account.id"), nullable=False, index=True),
+    # SHA-256 of the random secret: tokens carry 256 bits, so a slow hash adds nothing.
+    Column("secret_sha256", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor_user_id", Uuid, nullable=True),
+    Column("actor_username", String(64), nullable=False),
+    Column("actor_party_id", Uuid, nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(40), nullable=False),
+    Column("object_id", Uuid, nullable=False),
+    # The MVNO whose data changed, for per-tenant audit views (None: platform-level objects).
+    Column("mvno_id", Uuid, nullable=True, index=True),
+    Column("data", JSON, nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Index("ix_audit_event_object_type_object_id", "object_type", "object_id"),
+    info=TENANT,
+)

@@ -1,0 +1,1 @@
+"""The demo world `make run` shows: fictional MVNOs, their channels and users."""

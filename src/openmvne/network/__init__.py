@@ -1,0 +1,1 @@
+"""The host-network boundary (provisioning and usage feed). Arrives with [subscribers]."""

@@ -1,0 +1,76 @@
+"""Small helpers every service uses: scoped fetch-or-404 and filter application."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Column, Connection, Select, Table, select
+
+from openmvne import ids
+from openmvne.db.scoping import scoped
+from openmvne.domain.access import Scope
+from openmvne.errors import InvalidInput, NotFound
+
+
+def fetch_visible(
+    conn: Connection,
+    table: Table,
+    scope: Scope,
+    object_id: uuid.UUID,
+    *,
+    what: str,
+    field: str | None = None,
+    for_update: bool = False,
+) -> dict[str, Any]:
+    """The row if the scope may see it; otherwise NotFound, whether it exists or not."""
+    stmt = scoped(select(table).where(table.c.id == object_id), table, scope)
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound(f"no {what} with that id", field=field)
+    return dict(row)
+
+
+# A filterable attribute: its column and how to turn the query-string text into a value.
+Filter = tuple[Column[Any], Callable[[str], Any]]
+
+
+def as_bool(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return text == "true"
+
+
+def as_public_id(kind: str) -> Callable[[str], uuid.UUID]:
+    def convert(text: str) -> uuid.UUID:
+        value = ids.from_public(kind, text)
+        if value is None:
+            raise ValueError(f"not a {kind} id")
+        return value
+
+    return convert
+
+
+def apply_filters(
+    stmt: Select[Any], filters: Mapping[str, str], allowed: Mapping[str, Filter]
+) -> Select[Any]:
+    """Equality filters on named attributes; an unknown attribute is a 400, not ignored."""
+    for name, text in filters.items():
+        if name not in allowed:
+            raise InvalidInput(
+                f"cannot filter on {name!r}; filterable: {', '.join(sorted(allowed))}",
+                code="unknown_filter",
+                field=name,
+            )
+        column, convert = allowed[name]
+        try:
+            value = convert(text)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"bad value for filter {name!r}: {exc}", code="bad_filter_value", field=name
+            ) from exc
+        stmt = stmt.where(column == value)
+    return stmt

@@ -1,0 +1,1 @@
+"""NATS JetStream consumers feeding the rating engine. Arrives with [usage]."""
