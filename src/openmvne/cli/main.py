@@ -199,7 +199,8 @@ def main() -> None:
         err.print("error: aborted")
         sys.exit(1)
     except typer.exceptions.TyperException as exc:  # usage errors, bad parameters
-        message = getattr(exc, "format_message", lambda: str(exc))()
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
         err.print(f"error: {message}", markup=False)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
     except DomainError as exc:

@@ -28,7 +28,7 @@ from openmvne.domain.channels import (
     next_status,
 )
 from openmvne.domain.parties import OrgKind
-from openmvne.errors import Conflict, InvalidInput, RuleViolation
+from openmvne.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from openmvne.services.common import Filter, apply_filters, as_bool, as_public_id, fetch_visible
 
 ca = t.channel_authorisation
@@ -74,7 +74,7 @@ def request_authorisation(
                 conn, ca, actor.scope, parent_id, what="parent channel", field="parentId"
             )
         mvno_id = _resolve_mvno(conn, actor, mvno_id, parent)
-        party = fetch_visible(conn, o, actor.scope, party_id, what="organization", field="partyId")
+        party = _channel_party(conn, actor, party_id)
         _refuse_blacklisted(conn, mvno_id, party)
         check_placement(
             party_kind=OrgKind(party["kind"]),
@@ -147,6 +147,21 @@ def _resolve_mvno(
     if mvno["kind"] != OrgKind.MVNO.value:
         raise InvalidInput("mvnoId must name an MVNO", code="not_an_mvno", field="mvnoId")
     return mvno_id
+
+
+def _channel_party(conn: Connection, actor: Actor, party_id: uuid.UUID) -> dict[str, Any]:
+    """The organisation to authorise. A partner works with several MVNOs, so an MVNO may name
+    any partner or outlet by its id (the partner hands it over, as an introduction) without
+    seeing it in lists beforehand. Partners only place organisations they can see."""
+    if actor.scope.kind is not ScopeKind.MVNO:
+        return fetch_visible(conn, o, actor.scope, party_id, what="organization", field="partyId")
+    stmt = select(o).where(
+        o.c.id == party_id, o.c.kind.in_([OrgKind.PARTNER.value, OrgKind.OUTLET.value])
+    )
+    row = conn.execute(unscoped(stmt, "an MVNO authorises a partner by id")).mappings().first()
+    if row is None:
+        raise NotFound("no partner or outlet with that id", field="partyId")
+    return dict(row)
 
 
 def _edge(row: Mapping[str, Any] | None) -> ParentEdge | None:

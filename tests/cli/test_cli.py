@@ -1,0 +1,166 @@
+"""The `mvne` command, run as a real process against a real database file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openmvne.db.engine import Database
+from openmvne.services import users
+
+MVNE = str(Path(sys.executable).with_name("mvne"))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OPENMVNE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "COLUMNS": "200",
+    }
+
+
+def mvne(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MVNE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_help_lists_the_commands(env: dict[str, str]) -> None:
+    result = mvne(env, "--help")
+    assert result.returncode == 0
+    for command in ("serve", "db", "demo", "user", "token"):
+        assert command in result.stdout
+
+
+def test_before_upgrade_an_error_is_one_line(env: dict[str, str]) -> None:
+    result = mvne(env, "org", "list")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "mvne db upgrade" in result.stderr
+
+
+def test_upgrade_seed_user_token(env: dict[str, str]) -> None:
+    assert mvne(env, "db", "upgrade").returncode == 0
+    assert mvne(env, "db", "upgrade").returncode == 0  # idempotent
+    seeded = mvne(env, "demo", "seed", "--seed", "7")
+    assert seeded.returncode == 0, seeded.stderr
+    assert "admin" in seeded.stdout
+    assert "6 MVNOs" in seeded.stdout
+    again = mvne(env, "demo", "seed")
+    assert again.returncode == 1
+    assert "already_seeded" in again.stderr
+    assert mvne(env, "demo", "seed", "--if-empty").returncode == 0
+
+    listing = mvne(env, "org", "list", "--kind", "mvno")
+    assert listing.returncode == 0
+    mvno_id = next(word for word in listing.stdout.split() if word.startswith("org_"))
+
+    added = mvne(
+        env,
+        "user",
+        "add",
+        "li.lei",
+        "--party",
+        mvno_id,
+        "--role",
+        "mvnoAdmin",
+        "--password-stdin",
+        stdin="s3cret-pass\n",
+    )
+    assert added.returncode == 0, added.stderr
+    token = mvne(env, "token", "create", "--user", "li.lei")
+    assert token.returncode == 0
+    secret = token.stdout.strip().splitlines()[-1]
+    db = Database(env["OPENMVNE_DATABASE_URL"])
+    actor = users.actor_from_token(db, secret)
+    assert actor.username == "li.lei"
+    assert users.actor_from_password(db, "li.lei", "s3cret-pass").username == "li.lei"
+    assert mvne(env, "token", "revoke", secret).returncode == 0
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("user", "add", "x", "--party", "org_bad", "--role", "mvnoAdmin"), "not a party id"),
+        (
+            (
+                "user",
+                "add",
+                "x",
+                "--party",
+                "org_00000000000000000000000000",
+                "--role",
+                "mvnoAdmin",
+            ),
+            "no party",
+        ),
+        (("user", "add", "x", "--role", "mvnoAdmin"), "--party"),
+        (("user", "add", "x", "--party", "org_1", "--role", "king"), "--role"),
+        (("token", "create", "--user", "nobody"), "no user"),
+        (("nonsense",), "No such command"),
+    ],
+)
+def test_errors_are_one_readable_line(
+    env: dict[str, str], args: tuple[str, ...], needle: str
+) -> None:
+    assert mvne(env, "db", "upgrade").returncode == 0
+    result = mvne(env, *args)
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_role_must_fit_the_party(env: dict[str, str]) -> None:
+    mvne(env, "db", "upgrade")
+    mvne(env, "demo", "seed")
+    listing = mvne(env, "org", "list", "--kind", "outlet")
+    outlet = next(word for word in listing.stdout.split() if word.startswith("org_"))
+    result = mvne(env, "user", "add", "boss", "--party", outlet, "--role", "mvnoAdmin")
+    assert result.returncode == 1
+    assert "role_not_allowed" in result.stderr
+
+
+def test_serve_answers_health_and_docs(env: dict[str, str]) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    assert mvne(env, "db", "upgrade").returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [MVNE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+        assert "OpenMVNE" in httpx.get(f"http://127.0.0.1:{port}/").text
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=10)
+    assert "GET /healthz 200" in output  # one structured log line per request
