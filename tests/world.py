@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
 from openmvne.domain.channels import ChannelLevel, Transition
+from openmvne.domain.numbers import HostNetwork
 from openmvne.domain.parties import OrgKind, PartnerType, Role
 from openmvne.services import channels, parties, users
 
@@ -75,7 +76,9 @@ def build(db: Database) -> World:
         )["id"]
         return w.org[key]
 
-    org("host", OrgKind.HOST_NETWORK, "中国联通")
+    w.org["host"] = parties.create_organisation(
+        db, op, kind=OrgKind.HOST_NETWORK, name="中国联通", network_code=HostNetwork.UNICOM
+    )["id"]
     m1 = org("m1", OrgKind.MVNO, "星河移动")
     m2 = org("m2", OrgKind.MVNO, "青桐通信")
     n = org("n", OrgKind.PARTNER, "华通卡业", PartnerType.NATIONAL_CONTRACTOR)

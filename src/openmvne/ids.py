@@ -23,6 +23,10 @@ PREFIXES = {
     "audit_event": "evt",
     "blacklist_entry": "blk",
     "brand": "brd",
+    "number_segment": "seg",
+    "number_allocation_request": "alr",
+    "sale_right": "srt",
+    "number_reservation": "rsv",
 }
 
 

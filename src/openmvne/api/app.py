@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from openmvne import __version__
 from openmvne.api import problems
 from openmvne.api.middleware import Metrics, RequestContext
-from openmvne.api.routers import channels, party, party_role, platform
+from openmvne.api.routers import channels, numbers, party, party_role, platform
 from openmvne.config import Settings, get_settings
 from openmvne.db.engine import Database
+from openmvne.services import number_lifecycle
 from openmvne.web import pages
+
+log = logging.getLogger("openmvne.sweeper")
+SWEEP_EVERY_S = 60.0
+
+
+async def _sweep_forever(db: Database) -> None:
+    """Release expired reservations and end quarantines in the background. Correctness does
+    not depend on it (expiry is checked on every reservation); it keeps searches fresh."""
+    while True:
+        await asyncio.sleep(SWEEP_EVERY_S)
+        try:
+            done = await run_in_threadpool(number_lifecycle.sweep, db)
+            if any(done.values()):
+                log.info("swept %s", done)
+        except Exception:
+            log.exception("sweep failed; will try again")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    task = asyncio.create_task(_sweep_forever(app.state.db))
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -23,11 +55,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             "TM Forum Open APIs under /tmf-api, platform extensions under /openmvne/v1. "
             "Authenticate with `Authorization: Bearer <token>` (POST /openmvne/v1/tokens)."
         ),
+        lifespan=_lifespan,
     )
     app.state.db = db or Database(settings.database_url, lock_timeout_s=settings.lock_timeout_s)
     app.state.metrics = Metrics()
     problems.install(app)
-    for router in (platform.router, party.router, party_role.router, channels.router):
+    for router in (
+        platform.router,
+        party.router,
+        party_role.router,
+        channels.router,
+        numbers.router,
+    ):
         app.include_router(router)
     app.include_router(pages.router)
     app.add_middleware(RequestContext, metrics=app.state.metrics)

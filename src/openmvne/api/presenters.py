@@ -51,6 +51,7 @@ def organisation(row: dict[str, Any], base: str) -> dict[str, Any]:
         "tradingName": row["trading_name"],
         "organizationType": row["kind"],
         "partnerType": row["partner_type"],
+        "networkCode": row["network_code"],
         "isLegalEntity": True,
         "status": row["status"],
         "regionCode": row["region_code"],
@@ -154,4 +155,192 @@ def party_role(row: dict[str, Any], base: str) -> dict[str, Any]:
         "relatedParty": related,
         "characteristic": characteristic,
         "validFor": {"startDateTime": _iso(row["approved_at"])},
+    }
+
+
+NUMBER_STATUS = {  # our state -> TMF639 resourceStatus
+    None: "available",
+    "reserved": "reserved",
+    "assigned": "reserved",
+    "inUse": "standby",
+    "quarantined": "suspended",
+    "withheld": "suspended",
+}
+RESOURCE = "/tmf-api/resourceInventoryManagement/v4"
+
+
+def segment(row: dict[str, Any], base: str) -> dict[str, Any]:
+    public = ids.to_public("number_segment", row["id"])
+    return {
+        "id": public,
+        "href": f"{base}{OPENMVNE}/numberSegments/{public}",
+        "@type": "NumberSegment",
+        "prefix": row["prefix"],
+        "hostId": ids.to_public("organization", row["host_id"]),
+        "size": row["size"],
+        "blocks": row["blocks"],
+        "allocatedBlocks": row["allocated_blocks"],
+        "createdAt": _iso(row["created_at"]),
+    }
+
+
+def block(row: dict[str, Any], base: str) -> dict[str, Any]:
+    return {
+        "id": row["prefix"],
+        "href": f"{base}{OPENMVNE}/numberBlocks/{row['prefix']}",
+        "@type": "NumberBlock",
+        "prefix": row["prefix"],
+        "firstNumber": f"{row['first_number']:011d}",
+        "lastNumber": f"{row['first_number'] + 9999:011d}",
+        "segmentId": ids.to_public("number_segment", row["segment_id"]),
+        "mvnoId": _ref("organization", row["mvno_id"]),
+        "brandId": _ref("brand", row["brand_id"]),
+        "regionCode": row["region_code"],
+        "regionName": _region_name(row["region_code"]),
+        "allocatedAt": _iso(row["allocated_at"]),
+        "numbersWithState": row["taken_count"],
+        "numbersInStock": 10_000 - row["taken_count"],
+    }
+
+
+def allocation_request(row: dict[str, Any], base: str) -> dict[str, Any]:
+    public = ids.to_public("number_allocation_request", row["id"])
+    return {
+        "id": public,
+        "href": f"{base}{OPENMVNE}/blockAllocationRequests/{public}",
+        "@type": "BlockAllocationRequest",
+        "mvnoId": ids.to_public("organization", row["mvno_id"]),
+        "segmentId": ids.to_public("number_segment", row["segment_id"]),
+        "blockCount": row["block_count"],
+        "regionCode": row["region_code"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "grantedBlocks": row["granted_prefixes"],
+        "createdAt": _iso(row["created_at"]),
+        "decidedAt": _iso(row["decided_at"]),
+    }
+
+
+def sale_right(row: dict[str, Any], base: str) -> dict[str, Any]:
+    public = ids.to_public("sale_right", row["id"])
+    return {
+        "id": public,
+        "href": f"{base}{OPENMVNE}/saleRights/{public}",
+        "@type": "SaleRight",
+        "mvnoId": ids.to_public("organization", row["mvno_id"]),
+        "holderId": ids.to_public("channel_authorisation", row["holder_id"]),
+        "firstNumber": f"{row['first_number']:011d}",
+        "lastNumber": f"{row['last_number']:011d}",
+        "size": row["last_number"] - row["first_number"] + 1,
+        "status": row["status"],
+        "createdAt": _iso(row["created_at"]),
+        "revokedAt": _iso(row["revoked_at"]),
+    }
+
+
+def reservation(row: dict[str, Any], base: str, now: datetime) -> dict[str, Any]:
+    public = ids.to_public("number_reservation", row["id"])
+    status = row["status"]
+    if status == "active" and row["expires_at"] <= now:
+        status = "expired"  # enforced at once, whether or not the sweeper has run
+    return {
+        "id": public,
+        "href": f"{base}{OPENMVNE}/numberReservations/{public}",
+        "@type": "NumberReservation",
+        "mvnoId": ids.to_public("organization", row["mvno_id"]),
+        "partyId": ids.to_public("organization", row["party_id"]),
+        "numbers": row["numbers"],
+        "status": status,
+        "createdAt": _iso(row["created_at"]),
+        "expiresAt": _iso(row["expires_at"]),
+        "secondsLeft": max(0, int((row["expires_at"] - now).total_seconds()))
+        if status == "active"
+        else 0,
+        "endedAt": _iso(row["ended_at"]),
+    }
+
+
+def available_number(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "msisdn": item["msisdn"],
+        "grade": item["grade"],
+        "oneOffPriceFen": item["one_off_fen"],
+        "minMonthlySpendFen": item["min_monthly_fen"],
+        "minMonths": item["min_months"],
+        "mvnoId": ids.to_public("organization", item["mvno_id"]),
+        "brand": item["brand"],
+        "regionCode": item["region_code"],
+        "regionName": _region_name(item["region_code"]),
+    }
+
+
+def number_resource(item: dict[str, Any], base: str) -> dict[str, Any]:
+    """A number as a TMF639 logical resource; its id is the number itself."""
+    state = item["state"]
+    return {
+        "id": item["msisdn"],
+        "href": f"{base}{RESOURCE}/resource/{item['msisdn']}",
+        "@type": "LogicalResource",
+        "@baseType": "Resource",
+        "name": item["msisdn"],
+        "value": item["msisdn"],
+        "resourceSpecification": {"id": "msisdn", "name": "MSISDN"},
+        "resourceStatus": NUMBER_STATUS[state],
+        "usageState": "active" if state == "inUse" else "idle",
+        "numberState": state or "inStock",
+        "stateUntil": _iso(item.get("state_until")),
+        "relatedParty": [
+            {
+                "id": ids.to_public("organization", item["mvno_id"]),
+                "role": "owner",
+                "@referredType": "Organization",
+            }
+        ],
+        "place": [
+            {
+                "id": item["region_code"],
+                "name": _region_name(item["region_code"]),
+                "role": "homeRegion",
+            }
+        ]
+        if item.get("region_code")
+        else [],
+        "resourceCharacteristic": [
+            {"name": "grade", "value": item["grade"]},
+            {"name": "oneOffPriceFen", "value": item["one_off_fen"]},
+            {"name": "minMonthlySpendFen", "value": item["min_monthly_fen"]},
+            {"name": "minMonths", "value": item["min_months"]},
+        ]
+        if "grade" in item
+        else [],
+    }
+
+
+def lookup(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "msisdn": item["msisdn"],
+        "e164": item["e164"],
+        "hostNetwork": item["host_network"],
+        "hostNetworkName": item["host_network_name"],
+        "registered": item["registered"],
+        "mvno": item["mvno_name"],
+        "brand": item["brand_name"],
+        "hotline": item["hotline"],
+        "homeRegionCode": item["region_code"],
+        "homeRegionName": _region_name(item["region_code"]),
+        "inService": item["in_service"],
+    }
+
+
+def number_policy(row: dict[str, Any], base: str) -> dict[str, Any]:
+    mvno = ids.to_public("organization", row["mvno_id"])
+    return {
+        "id": mvno,
+        "href": f"{base}{OPENMVNE}/numberPolicies/{mvno}",
+        "@type": "NumberPolicy",
+        "mvnoId": mvno,
+        "utilisationThresholdPct": row["utilisation_threshold_pct"],
+        "quarantineDays": row["quarantine_days"],
+        "reservationMinutes": row["reservation_minutes"],
+        "prettyNumberRules": row["rules"],
     }

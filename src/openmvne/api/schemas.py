@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from openmvne.domain.channels import ChannelLevel
+from openmvne.domain.numbers import HostNetwork
 from openmvne.domain.parties import OrgKind, PartnerType, PartyStatus
 
 
@@ -22,41 +23,42 @@ class TmfBody(Body):
 
 class OrganizationCreate(TmfBody):
     name: str = Field(min_length=1, max_length=200)
-    organizationType: OrgKind  # noqa: N815  # TM Forum's attribute name
-    partnerType: PartnerType | None = None  # noqa: N815
-    tradingName: str | None = Field(None, max_length=200)  # noqa: N815
-    regionCode: str | None = Field(None, description="GB/T 2260 code")  # noqa: N815
-    legalRepresentativeId: str | None = Field(None, description="An individual's id")  # noqa: N815
+    organizationType: OrgKind  # TM Forum's attribute name
+    partnerType: PartnerType | None = None
+    tradingName: str | None = Field(None, max_length=200)
+    regionCode: str | None = Field(None, description="GB/T 2260 code")
+    legalRepresentativeId: str | None = Field(None, description="An individual's id")
+    networkCode: HostNetwork | None = Field(None, description="Host networks only")
 
 
 class OrganizationPatch(TmfBody):
     name: str | None = Field(None, min_length=1, max_length=200)
-    tradingName: str | None = Field(None, max_length=200)  # noqa: N815
-    regionCode: str | None = None  # noqa: N815
+    tradingName: str | None = Field(None, max_length=200)
+    regionCode: str | None = None
     # Status is the one state a party's manager may set (closing it); see SERVER_OWNED on create.
     status: PartyStatus | None = None
 
 
 class IndividualCreate(TmfBody):
-    givenName: str = Field(min_length=1, max_length=100)  # noqa: N815
-    familyName: str = Field(min_length=1, max_length=100)  # noqa: N815
-    mvnoId: str | None = Field(None, description="The MVNO whose customer this is")  # noqa: N815
+    givenName: str = Field(min_length=1, max_length=100)
+    familyName: str = Field(min_length=1, max_length=100)
+    mvnoId: str | None = Field(None, description="The MVNO whose customer this is")
 
 
 class IndividualPatch(TmfBody):
-    givenName: str | None = Field(None, min_length=1, max_length=100)  # noqa: N815
-    familyName: str | None = Field(None, min_length=1, max_length=100)  # noqa: N815
+    givenName: str | None = Field(None, min_length=1, max_length=100)
+    familyName: str | None = Field(None, min_length=1, max_length=100)
     status: PartyStatus | None = None
 
 
 class ChannelAuthorisationCreate(Body):
-    partyId: str = Field(description="The organisation being authorised")  # noqa: N815
+    partyId: str = Field(description="The organisation being authorised")
     level: ChannelLevel
-    mvnoId: str | None = Field(None, description="Default: the caller's MVNO or the parent's")  # noqa: N815
-    parentId: str | None = Field(None, description="Parent authorisation; none: under the MVNO")  # noqa: N815
-    regionCode: str | None = Field(None, description="GB/T 2260 code")  # noqa: N815
+    mvnoId: str | None = Field(None, description="Default: the caller's MVNO or the parent's")
+    parentId: str | None = Field(None, description="Parent authorisation; none: under the MVNO")
+    regionCode: str | None = Field(None, description="GB/T 2260 code")
     exclusive: bool = False
-    plaqueNumber: str | None = Field(None, max_length=40)  # noqa: N815
+    plaqueNumber: str | None = Field(None, max_length=40)
 
 
 class Decision(Body):
@@ -68,13 +70,13 @@ class PartyRoleRef(Body):
     href: str | None = None
     name: str | None = None
     role: str | None = None
-    referredType: str | None = Field(None, alias="@referredType")  # noqa: N815
+    referredType: str | None = Field(None, alias="@referredType")
 
 
 class PartyRoleCharacteristic(Body):
     name: str
     value: str | bool
-    valueType: str | None = None  # noqa: N815
+    valueType: str | None = None
 
 
 class PartyRoleCreate(TmfBody):
@@ -82,14 +84,14 @@ class PartyRoleCreate(TmfBody):
     relatedParty with role `authoriser` (the MVNO) and/or `parentChannel` (a partyRole)."""
 
     name: str | None = None
-    engagedParty: PartyRoleRef  # noqa: N815
-    relatedParty: list[PartyRoleRef] = []  # noqa: N815
+    engagedParty: PartyRoleRef
+    relatedParty: list[PartyRoleRef] = []
     characteristic: list[PartyRoleCharacteristic] = []
 
 
 class PartyRolePatch(TmfBody):
     status: str | None = None
-    statusReason: str | None = Field(None, max_length=500)  # noqa: N815
+    statusReason: str | None = Field(None, max_length=500)
 
 
 class TokenRequest(Body):

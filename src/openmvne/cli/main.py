@@ -3,6 +3,7 @@ configured database (OPENMVNE_DATABASE_URL), so it is for whoever runs the insta
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -11,8 +12,9 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from openmvne import ids
+from openmvne.cli.common import open_db
+from openmvne.cli.numbers import app as numbers_app
 from openmvne.config import get_settings
-from openmvne.db.engine import Database
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import DomainError, InvalidInput
 
@@ -32,13 +34,9 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
+app.add_typer(numbers_app, name="numbers")
 
 out = Console()
-
-
-def _db() -> Database:
-    settings = get_settings()
-    return Database(settings.database_url, lock_timeout_s=settings.lock_timeout_s)
 
 
 @app.command()
@@ -71,7 +69,7 @@ def db_upgrade() -> None:
 
     settings = get_settings()
     migrate.upgrade(settings.database_url)
-    users.ensure_platform(_db())
+    users.ensure_platform(open_db())
     out.print(f"database at revision {migrate.head_revision()}")
 
 
@@ -80,7 +78,7 @@ def db_current() -> None:
     """Show the database's migration revision and the latest one."""
     from openmvne.db import migrate
 
-    current = migrate.current_revision(_db().engine)
+    current = migrate.current_revision(open_db().engine)
     out.print(f"current {current or 'none'}, head {migrate.head_revision()}")
 
 
@@ -92,7 +90,7 @@ def demo_seed(
     """Load the demo world: host networks, MVNOs, brands, a channel tree, demo users."""
     from openmvne.demo import seed as demo
 
-    db = _db()
+    db = open_db()
     if demo.is_seeded(db):
         if if_empty:
             out.print("demo world already present")
@@ -129,7 +127,7 @@ def user_add(
     from openmvne.services import users
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    db = _db()
+    db = open_db()
     user = users.add_user(
         db,
         users.operator(db),
@@ -149,7 +147,7 @@ def token_create(
     """Create an API token; it is printed once, on the last line."""
     from openmvne.services import users
 
-    db = _db()
+    db = open_db()
     token = users.create_token(db, users.operator(db), user, name)
     print("Store this token now; it cannot be shown again.", file=sys.stderr)
     print(token)
@@ -160,7 +158,7 @@ def token_revoke(token: str = typer.Argument(..., help="The token, or its id")) 
     """Revoke an API token."""
     from openmvne.services import users
 
-    db = _db()
+    db = open_db()
     users.revoke_token(db, users.operator(db), token)
     out.print("token revoked")
 
@@ -173,7 +171,7 @@ def org_list(
     """List organisations with their ids."""
     from openmvne.services import parties, users
 
-    db = _db()
+    db = open_db()
     filters = {"organizationType": kind.value} if kind else {}
     rows, total = parties.list_organisations(db, users.operator(db).scope, filters, 0, limit)
     table = Table(title=f"{len(rows)} of {total} organisations")
@@ -211,5 +209,13 @@ def main() -> None:
         first = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
         err.print(f"error: database not ready ({first}); run `mvne db upgrade`", markup=False)
         sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("OPENMVNE_DEBUG"):
+            raise
+        err.print(
+            f"error: unexpected {type(exc).__name__}: {exc} (OPENMVNE_DEBUG=1 shows the traceback)",
+            markup=False,
+        )
+        sys.exit(2)
     # Without standalone mode, click hands back the exit code of --help and similar.
     sys.exit(result if isinstance(result, int) else 0)

@@ -13,12 +13,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     ClauseElement,
+    Column,
     ColumnElement,
     Engine,
     Select,
     Table,
     and_,
     event,
+    exists,
     false,
     or_,
     select,
@@ -148,9 +150,141 @@ def _audit_rule(s: Scope) -> ColumnElement[bool]:
             return a.c.actor_party_id == s.party_id
 
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+
+
+def sellable_holders(party: Any) -> Select[Any]:
+    """Authorisations whose sale rights `party` may sell from: its own approved edges and
+    their ancestors (a channel sells from its own pool and from every pool above it)."""
+    mine = ca.alias("seller")
+    above = ca.alias("above")
+    return (
+        select(above.c.id)
+        .select_from(mine)
+        .join(above, and_(mine.c.path >= above.c.path, mine.c.path < above.c.path + "~"))
+        .where(mine.c.party_id == party, mine.c.status == "approved")
+    )
+
+
+def _subtree_parties(party: Any) -> Select[Any]:
+    return select(ca.c.party_id).where(ca.c.id.in_(_subtree_ids(party)))
+
+
+def _authorising_mvnos(party: Any) -> Select[Any]:
+    own = ca.alias("own_edge")
+    return select(own.c.mvno_id).where(own.c.party_id == party)
+
+
+def _segment_rule(s: Scope, segment_id: Column[Any]) -> ColumnElement[bool]:
+    seg = t.number_segment
+    return segment_id.in_(select(seg.c.id).where(seg.c.host_id == s.party_id))
+
+
+def _block_rule(s: Scope) -> ColumnElement[bool]:
+    b = t.number_block
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.HOST:
+            return _segment_rule(s, b.c.segment_id)
+        case ScopeKind.MVNO:
+            return b.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL | ScopeKind.OUTLET:
+            sr = t.sale_right
+            return exists().where(
+                sr.c.status == "active",
+                sr.c.holder_id.in_(sellable_holders(s.party_id)),
+                sr.c.first_number <= b.c.first_number + 9999,
+                sr.c.last_number >= b.c.first_number,
+            )
+        case _:
+            return false()
+
+
+def _allocation_rule(s: Scope) -> ColumnElement[bool]:
+    r = t.number_allocation_request
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.HOST:
+            return _segment_rule(s, r.c.segment_id)
+        case ScopeKind.MVNO:
+            return r.c.mvno_id == s.party_id
+        case _:
+            return false()
+
+
+def _sale_right_rule(s: Scope) -> ColumnElement[bool]:
+    sr = t.sale_right
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return sr.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return or_(
+                sr.c.holder_id.in_(_subtree_ids(s.party_id)),
+                sr.c.holder_id.in_(sellable_holders(s.party_id)),
+            )
+        case ScopeKind.OUTLET:
+            return sr.c.holder_id.in_(sellable_holders(s.party_id))
+        case _:
+            return false()
+
+
+def _reservation_rule(s: Scope) -> ColumnElement[bool]:
+    r = t.number_reservation
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return r.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return or_(r.c.party_id == s.party_id, r.c.party_id.in_(_subtree_parties(s.party_id)))
+        case ScopeKind.OUTLET:
+            return r.c.party_id == s.party_id
+        case _:
+            return false()
+
+
+def _number_rule(s: Scope) -> ColumnElement[bool]:
+    n = t.number
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return n.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return or_(
+                n.c.holder_party_id == s.party_id,
+                n.c.holder_party_id.in_(_subtree_parties(s.party_id)),
+            )
+        case ScopeKind.OUTLET:
+            return n.c.holder_party_id == s.party_id
+        case _:
+            return false()
+
+
+def _policy_rule(s: Scope) -> ColumnElement[bool]:
+    p = t.number_policy
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return p.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL | ScopeKind.OUTLET:
+            return p.c.mvno_id.in_(_authorising_mvnos(s.party_id))
+        case _:
+            return false()
+
 
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.number_block.name: _block_rule,
+    t.number_allocation_request.name: _allocation_rule,
+    t.sale_right.name: _sale_right_rule,
+    t.number_reservation.name: _reservation_rule,
+    t.number.name: _number_rule,
+    t.number_policy.name: _policy_rule,
     t.channel_authorisation.name: _channel_rule,
     t.organization.name: _organisation_rule,
     t.individual.name: _individual_rule,

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -62,6 +65,8 @@ organization = Table(
     Column("name", String(200), nullable=False),
     Column("trading_name", String(200), nullable=True),
     Column("region_code", String(6), nullable=True),
+    # Host networks only: which of the three (domain.numbers.HostNetwork), for segment checks.
+    Column("network_code", String(16), nullable=True),
     Column("status", String(16), nullable=False),
     # No foreign key: individual already refers to organization; the service checks it.
     Column("legal_representative_id", Uuid, nullable=True),
@@ -78,6 +83,7 @@ brand = Table(
     Column("id", Uuid, primary_key=True),
     Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
     Column("name", String(100), nullable=False, unique=True),
+    Column("hotline", String(32), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     info=TENANT,
 )
@@ -182,5 +188,115 @@ audit_event = Table(
     Column("data", JSON, nullable=False),
     Column("request_id", String(64), nullable=True),
     Index("ix_audit_event_object_type_object_id", "object_type", "object_id"),
+    info=TENANT,
+)
+
+# --- number resources -------------------------------------------------------------------
+
+number_segment = Table(
+    "number_segment",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("prefix", String(4), nullable=False, unique=True),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+number_block = Table(
+    "number_block",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("prefix", String(7), nullable=False, unique=True),
+    Column("first_number", BigInteger, nullable=False, unique=True),
+    Column("segment_id", Uuid, ForeignKey("number_segment.id"), nullable=False, index=True),
+    # Owner: None while the block stays with the host network.
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True),
+    Column("brand_id", Uuid, ForeignKey("brand.id"), nullable=True),
+    Column("region_code", String(6), nullable=True),
+    Column("allocated_at", UTCDateTime, nullable=True),
+    # Roaring bitmap of the offsets (0..9999) that have a number row, i.e. are not in stock.
+    Column("taken", LargeBinary, nullable=False),
+    Column("taken_count", Integer, nullable=False),
+    Index("ix_number_block_mvno_id_first_number", "mvno_id", "first_number"),
+    info=TENANT,
+)
+
+number_allocation_request = Table(
+    "number_allocation_request",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("segment_id", Uuid, ForeignKey("number_segment.id"), nullable=False, index=True),
+    Column("block_count", Integer, nullable=False),
+    Column("region_code", String(6), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("granted_prefixes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=True),
+    info=TENANT,
+)
+
+sale_right = Table(
+    "sale_right",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("holder_id", Uuid, ForeignKey("channel_authorisation.id"), nullable=False, index=True),
+    Column("first_number", BigInteger, nullable=False),
+    Column("last_number", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_sale_right_mvno_id_status_first_number", "mvno_id", "status", "first_number"),
+    CheckConstraint("first_number <= last_number", name="ordered"),
+    info=TENANT,
+)
+
+number_reservation = Table(
+    "number_reservation",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("party_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("user_id", Uuid, nullable=True),
+    Column("numbers", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    info=TENANT,
+)
+
+number = Table(
+    "number",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("msisdn", String(11), nullable=False, unique=True),
+    Column("block_id", Uuid, ForeignKey("number_block.id"), nullable=False, index=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reservation_id", Uuid, ForeignKey("number_reservation.id"), nullable=True, index=True),
+    # Who holds it: the reserving/selling organisation.
+    Column("holder_party_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True),
+    # Reserved until / quarantined until.
+    Column("state_until", UTCDateTime, nullable=True),
+    Column("sale_ref", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_number_mvno_id_state", "mvno_id", "state"),
+    Index("ix_number_state_state_until", "state", "state_until"),
+    info=TENANT,
+)
+
+number_policy = Table(
+    "number_policy",
+    metadata,
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), primary_key=True),
+    Column("utilisation_threshold_pct", Integer, nullable=False),
+    Column("quarantine_days", Integer, nullable=False),
+    Column("reservation_minutes", Integer, nullable=False),
+    Column("pretty_rules", JSON, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
     info=TENANT,
 )

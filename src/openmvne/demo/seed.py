@@ -17,21 +17,38 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor
 from openmvne.domain.channels import ChannelLevel, Transition
+from openmvne.domain.numbers import BLOCK_SIZE, HostNetwork, NumberRange
 from openmvne.domain.parties import OrgKind, PartnerType, Role
-from openmvne.services import channels, parties, users
+from openmvne.services import channels, number_lifecycle, number_supply, parties, users
 
 DEMO_PASSWORD = "openmvne-demo"
 
-HOSTS = [("中国电信", "China Telecom"), ("中国移动", "China Mobile"), ("中国联通", "China Unicom")]
-
-MVNOS = [
-    ("星河移动", ["星河卡", "星河青春"]),
-    ("青桐通信", ["青桐"]),
-    ("云帆移动", ["云帆"]),
-    ("海鸥通信", ["海鸥"]),
-    ("北辰移动", ["北辰"]),
-    ("橙子移动", ["橙子卡"]),
+HOSTS = [
+    ("中国电信", "China Telecom", HostNetwork.TELECOM),
+    ("中国移动", "China Mobile", HostNetwork.MOBILE),
+    ("中国联通", "China Unicom", HostNetwork.UNICOM),
 ]
+
+# name, brands (name, service hotline), host network, the segments it draws blocks from
+MVNOS = [
+    (
+        "星河移动",
+        [("星河卡", "4001-170-170"), ("星河青春", "4001-170-171")],
+        "China Unicom",
+        ["171", "1704"],
+    ),
+    ("青桐通信", [("青桐", "4002-170-000")], "China Telecom", ["1700", "1701"]),
+    ("云帆移动", [("云帆", "4003-170-000")], "China Mobile", ["1703", "1705"]),
+    ("海鸥通信", [("海鸥", "4004-170-000")], "China Unicom", ["1707", "1708"]),
+    ("北辰移动", [("北辰", "4005-170-000")], "China Telecom", ["1702"]),
+    ("橙子移动", [("橙子卡", "4006-170-000")], "China Mobile", ["1706"]),
+]
+SEGMENTS = [
+    ("China Telecom", ["1700", "1701", "1702"]),
+    ("China Mobile", ["1703", "1705", "1706"]),
+    ("China Unicom", ["1704", "1707", "1708", "1709", "171"]),
+]
+BLOCKS_PER_PROVINCE = 2
 
 # (province code, prefecture code, province name, city name)
 REGIONS = [
@@ -65,9 +82,9 @@ def seed(db: Database, seed_value: int = 2016) -> World:
     world = World(platform_id=op.party_id)
     _user(db, op, world, "admin", op.party_id, Role.PLATFORM_ADMIN)
 
-    for cn, en in HOSTS:
+    for cn, en, code in HOSTS:
         host = parties.create_organisation(
-            db, op, kind=OrgKind.HOST_NETWORK, name=cn, trading_name=en
+            db, op, kind=OrgKind.HOST_NETWORK, name=cn, trading_name=en, network_code=code
         )
         world.hosts[en] = host["id"]
     _user(db, op, world, "host-unicom", world.hosts["China Unicom"], Role.HOST_ADMIN)
@@ -115,14 +132,34 @@ def seed(db: Database, seed_value: int = 2016) -> World:
         for _prov, city, _pname, cname in REGIONS
     }
 
-    for index, (name, brand_names) in enumerate(MVNOS):
+    segments: dict[str, uuid.UUID] = {}
+    for host_name, prefixes in SEGMENTS:
+        for prefix in prefixes:
+            registered = number_supply.register_segment(db, op, prefix, world.hosts[host_name])
+            segments[prefix] = registered["id"]
+
+    for index, (name, brand_list, _host, mvno_segments) in enumerate(MVNOS):
         mvno = parties.create_organisation(db, op, kind=OrgKind.MVNO, name=name)
         world.mvnos[name] = mvno["id"]
-        for brand in brand_names:
-            parties.add_brand(db, op, mvno["id"], brand)
+        for brand, hotline in brand_list:
+            parties.add_brand(db, op, mvno["id"], brand, hotline)
         top = _grant(db, op, mvno["id"], national["id"], ChannelLevel.NATIONAL, None, None)
         # Each MVNO covers a different run of four provinces, so trees differ.
-        for prov, city, _pname, _cname in [REGIONS[(index + k) % len(REGIONS)] for k in range(4)]:
+        covered = [REGIONS[(index + k) % len(REGIONS)] for k in range(4)]
+        # One first allocation (exempt from the utilisation rule) of two blocks per province;
+        # the host then sets each block's home region.
+        granted = number_supply.allocate_now(
+            db,
+            op,
+            mvno_id=mvno["id"],
+            segment_id=segments[mvno_segments[0]],
+            block_count=BLOCKS_PER_PROVINCE * len(covered),
+            region_code=None,
+        )["granted_prefixes"]
+        for k, (prov, city, _pname, _cname) in enumerate(covered):
+            mine = granted[k * BLOCKS_PER_PROVINCE : (k + 1) * BLOCKS_PER_PROVINCE]
+            for prefix in mine:
+                number_supply.set_block_region(db, op, prefix, city)
             agent = _grant(
                 db,
                 op,
@@ -132,6 +169,11 @@ def seed(db: Database, seed_value: int = 2016) -> World:
                 prov,
                 top,
                 exclusive=True,
+            )
+            # The province agent may sell the first block; the MVNO keeps the second.
+            first = int(mine[0]) * BLOCK_SIZE
+            number_supply.grant_sale_right(
+                db, op, holder_id=agent, numbers=NumberRange(first, first + BLOCK_SIZE - 1)
             )
             sub = _grant(
                 db,
@@ -146,6 +188,7 @@ def seed(db: Database, seed_value: int = 2016) -> World:
             for outlet in outlets[city]:
                 _grant(db, op, mvno["id"], outlet, ChannelLevel.OUTLET, city, sub)
 
+    _lines_in_service(db, op, rng)
     first_mvno = world.mvnos[MVNOS[0][0]]
     _user(db, op, world, "mvno-xinghe", first_mvno, Role.MVNO_ADMIN)
     _user(db, op, world, "care-xinghe", first_mvno, Role.CARE_AGENT)
@@ -156,6 +199,19 @@ def seed(db: Database, seed_value: int = 2016) -> World:
     )
     _user(db, op, world, "subscriber-demo", person["id"], Role.SUBSCRIBER)
     return world
+
+
+def _lines_in_service(db: Database, op: Actor, rng: random.Random) -> None:
+    """A few numbers of each MVNO sold and in service, so lookups show live lines."""
+    b = t.number_block
+    stmt = unscoped(select(b.c.prefix).where(b.c.mvno_id.is_not(None)).order_by(b.c.prefix), "demo")
+    with db.read() as conn:
+        prefixes = conn.execute(stmt).scalars().all()
+    for prefix in prefixes:
+        for number in sorted({f"{prefix}{rng.randrange(10_000):04d}" for _ in range(3)}):
+            reservation = number_lifecycle.reserve(db, op, [number])
+            number_lifecycle.assign(db, op, reservation["id"], number, f"demo-{number}")
+            number_lifecycle.activate(db, op, number)
 
 
 def _grant(

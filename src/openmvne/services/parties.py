@@ -17,6 +17,7 @@ from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain import regions
 from openmvne.domain.access import Action, Actor, Scope, ScopeKind, require
+from openmvne.domain.numbers import HostNetwork
 from openmvne.domain.parties import (
     CREATABLE_KINDS,
     OrgKind,
@@ -60,6 +61,7 @@ def create_organisation(
     trading_name: str | None = None,
     region_code: str | None = None,
     legal_representative_id: uuid.UUID | None = None,
+    network_code: HostNetwork | None = None,
 ) -> dict[str, Any]:
     require(actor, Action.CREATE_ORGANISATION)
     if not any(kind in CREATABLE_KINDS.get(role, frozenset()) for role in actor.roles):
@@ -69,6 +71,13 @@ def create_organisation(
             field="organizationType",
         )
     check_organisation_shape(kind, partner_type)
+    if (kind is OrgKind.HOST_NETWORK) != (network_code is not None):
+        raise InvalidInput(
+            "a host network, and only a host network, has a networkCode "
+            "(telecom, mobile or unicom)",
+            code="network_code_mismatch",
+            field="networkCode",
+        )
     if region_code is not None:
         regions.require_current(region_code)
     now = clock.now()
@@ -92,6 +101,7 @@ def create_organisation(
                 name=name,
                 trading_name=trading_name,
                 region_code=region_code,
+                network_code=network_code.value if network_code else None,
                 status=PartyStatus.ACTIVE.value,
                 legal_representative_id=legal_representative_id,
                 created_by_party_id=actor.party_id,
@@ -300,7 +310,9 @@ def delete_individual(db: Database, actor: Actor, person_id: uuid.UUID) -> None:
 # --- brands ----------------------------------------------------------------------------
 
 
-def add_brand(db: Database, actor: Actor, mvno_id: uuid.UUID, name: str) -> dict[str, Any]:
+def add_brand(
+    db: Database, actor: Actor, mvno_id: uuid.UUID, name: str, hotline: str | None = None
+) -> dict[str, Any]:
     """A brand the MVNO sells under. [catalog] adds hotline, highlights and service channels."""
     actor.require(Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, action="add a brand")
     with db.write() as conn:
@@ -312,7 +324,9 @@ def add_brand(db: Database, actor: Actor, mvno_id: uuid.UUID, name: str) -> dict
             raise Conflict(f"brand {name!r} exists", code="name_taken", field="name")
         brand_id = ids.new_id()
         conn.execute(
-            insert(t.brand).values(id=brand_id, mvno_id=mvno_id, name=name, created_at=clock.now())
+            insert(t.brand).values(
+                id=brand_id, mvno_id=mvno_id, name=name, hotline=hotline, created_at=clock.now()
+            )
         )
         audit.record(conn, actor, "brand.created", "brand", brand_id, mvno_id=mvno_id)
         return fetch_visible(conn, t.brand, actor.scope, brand_id, what="brand")

@@ -60,6 +60,7 @@ def create_organization(
         legal_representative_id=tmf.body_id(
             "individual", body.legalRepresentativeId, "legalRepresentativeId"
         ),
+        network_code=body.networkCode,
     )
     return tmf.created_response(presenters.organisation(row, tmf.base_url(request)))
 
