@@ -164,3 +164,30 @@ def test_serve_answers_health_and_docs(env: dict[str, str]) -> None:
         server.terminate()
         output, _ = server.communicate(timeout=10)
     assert "GET /healthz 200" in output  # one structured log line per request
+
+
+def test_numbers_commands(env: dict[str, str]) -> None:
+    assert mvne(env, "db", "upgrade").returncode == 0
+    assert mvne(env, "demo", "seed").returncode == 0
+    segments = mvne(env, "numbers", "segment", "list")
+    assert "100,000,000" in segments.stdout  # segment 171
+    assert mvne(env, "numbers", "segment", "add", "1709", "--host", "org_bad").returncode == 1
+    found = mvne(env, "numbers", "search", "*88", "--exclude", "4", "--limit", "3")
+    assert found.returncode == 0, found.stderr
+    numbers = [w for w in found.stdout.split() if w.isdigit() and len(w) == 11]
+    assert len(numbers) == 3
+    assert all(n.endswith("88") and "4" not in n for n in numbers)
+    reserved = mvne(env, "numbers", "reserve", numbers[0])
+    assert reserved.returncode == 0, reserved.stderr
+    again = mvne(env, "numbers", "reserve", numbers[0])
+    assert again.returncode == 1
+    assert "number_taken" in again.stderr
+    looked = mvne(env, "numbers", "lookup", numbers[1])
+    assert "not in service" in looked.stdout
+    assert mvne(env, "numbers", "lookup", "12345").returncode == 1
+    listing = mvne(env, "org", "list", "--kind", "mvno")
+    mvno = next(word for word in listing.stdout.split() if word.startswith("org_"))
+    refused = mvne(env, "numbers", "allocate", "--mvno", mvno, "--segment", "171")
+    assert refused.returncode == 1
+    assert "utilisation_below_threshold" in refused.stderr
+    assert mvne(env, "numbers", "sweep").returncode == 0

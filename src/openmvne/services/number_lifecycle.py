@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
 from openmvne.db import audit, locks
@@ -84,6 +85,17 @@ def _mark(
         for offset in removed:
             bitmap.discard(offset)
         store_taken(conn, block["id"], bitmap)
+
+
+def _insert_fresh(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert rows for numbers that were in stock. The unique number index is the backstop:
+    a writer that skipped the block lock loses here, as a conflict, not a server error."""
+    try:
+        conn.execute(insert(n), rows)
+    except IntegrityError as exc:
+        raise Conflict(
+            "a number was taken a moment ago", code="number_taken", field="msisdns"
+        ) from exc
 
 
 def reserve(
@@ -161,8 +173,8 @@ def reserve(
         )
         fresh = [m for m in free if m.national not in existing]
         if fresh:
-            conn.execute(
-                insert(n),
+            _insert_fresh(
+                conn,
                 [
                     {
                         "id": ids.new_id(),

@@ -155,7 +155,7 @@ def search(db: Database, actor: Actor, q: SearchQuery) -> list[dict[str, Any]]:
     rng = random.Random(q.seed)  # noqa: S311  # spreads results; nothing secret
     with db.read() as conn:
         candidates = _sellable(conn, actor, q)
-        rule_sets = {c.block["mvno_id"]: rules(conn, c.block["mvno_id"]) for c in candidates}
+        rule_sets = {m: rules(conn, m) for m in {c.block["mvno_id"] for c in candidates}}
         brands = dict(
             conn.execute(
                 unscoped(select(t.brand.c.id, t.brand.c.name), "brand names are public")
@@ -166,39 +166,55 @@ def search(db: Database, actor: Actor, q: SearchQuery) -> list[dict[str, Any]]:
     alternatives = q.pattern.alternatives
     suffixes = [_suffix_bitmap(alt, q.pattern.exclude) for alt in alternatives]
     union_cache: dict[tuple[int, ...], BitMap] = {}
-    per_block = max(1, q.limit // 4)
-    start = rng.randrange(len(candidates))
-    results: list[dict[str, Any]] = []
-    examined = 0
-    for k in range(len(candidates)):
-        c = candidates[(start + k) % len(candidates)]
+
+    def free_in(c: _Candidate) -> BitMap:
         prefix = c.block["prefix"]
         if q.pattern.exclude.intersection(int(d) for d in prefix):
-            continue
+            return BitMap()
         fitting = tuple(i for i, alt in enumerate(alternatives) if _prefix_fits(alt, prefix))
         if not fitting:
-            continue
+            return BitMap()
         if fitting not in union_cache:
             union_cache[fitting] = BitMap.union(*(suffixes[i] for i in fitting))
         free = union_cache[fitting] - load_bitmap(c.block["taken"])
         if c.lo > 0 or c.hi < BLOCK_SIZE - 1:
             free &= BitMap(range(c.lo, c.hi + 1))
-        if not free:
-            continue
-        taken_here = 0
-        offset = rng.randrange(len(free))
-        for j in range(len(free)):
-            if taken_here >= per_block or len(results) >= q.limit or examined >= MAX_EXAMINED:
+        return free
+
+    per_block = max(1, q.limit // 4)
+    order = _rotated(candidates, rng.randrange(len(candidates)))
+    cursors: dict[int, tuple[BitMap, int, int]] = {}  # block index -> (free, start, next)
+    results: list[dict[str, Any]] = []
+    examined = 0
+    progress = True
+    # Passes over the blocks, a few numbers from each per pass, until the page is full.
+    while progress and len(results) < q.limit and examined < MAX_EXAMINED:
+        progress = False
+        for index, c in enumerate(order):
+            if index not in cursors:
+                free = free_in(c)
+                cursors[index] = (free, rng.randrange(len(free)) if free else 0, 0)
+            free, begin, used = cursors[index]
+            taken_here = 0
+            while used < len(free) and taken_here < per_block and examined < MAX_EXAMINED:
+                national = f"{c.block['prefix']}{free[(begin + used) % len(free)]:04d}"
+                used += 1
+                examined += 1
+                item = _priced(national, c.block, rule_sets[c.block["mvno_id"]], brands, q)
+                if item is not None:
+                    results.append(item)
+                    taken_here += 1
+                    if len(results) >= q.limit:
+                        break
+            cursors[index] = (free, begin, used)
+            progress = progress or used < len(free)
+            if len(results) >= q.limit or examined >= MAX_EXAMINED:
                 break
-            examined += 1
-            national = f"{prefix}{free[(offset + j) % len(free)]:04d}"
-            item = _priced(national, c.block, rule_sets[c.block["mvno_id"]], brands, q)
-            if item is not None:
-                results.append(item)
-                taken_here += 1
-        if len(results) >= q.limit or examined >= MAX_EXAMINED:
-            break
     return results
+
+
+def _rotated(items: list[_Candidate], start: int) -> list[_Candidate]:
+    return items[start:] + items[:start]
 
 
 def _priced(

@@ -532,6 +532,8 @@ def get_sale_right(db: Database, scope: Scope, right_id: uuid.UUID) -> dict[str,
 
 def _policy_mvno(actor: Actor, mvno_id: uuid.UUID | None) -> uuid.UUID:
     if actor.scope.kind is ScopeKind.MVNO:
+        if mvno_id not in (None, actor.party_id):
+            raise NotFound("no MVNO with that id", field="mvnoId")
         return actor.party_id
     if mvno_id is None:
         raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
