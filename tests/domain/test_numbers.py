@@ -220,3 +220,17 @@ def test_rule_tables_are_validated() -> None:
         with pytest.raises(DomainError) as caught:
             validate(broken)
         assert caught.value.field == field
+
+
+@given(
+    st.sampled_from(["162", "165", "167", "170", "171"]),
+    st.integers(min_value=0, max_value=99_999_999),
+)
+def test_block_validity_equals_libphonenumber_per_number(code: str, tail: int) -> None:
+    """parse_msisdn checks validity once per block; it must agree with the full check."""
+    from openmvne.domain.numbers import _valid_block
+
+    number = f"{code}{tail:08d}"
+    assert _valid_block(number[:7]) == phonenumbers.is_valid_number(
+        phonenumbers.parse("+86" + number)
+    )

@@ -12,6 +12,8 @@ from openmvne.db import tables as t
 from openmvne.domain.access import Actor
 from openmvne.logs import request_id_var
 
+_INSERT = insert(t.audit_event)  # built once: audit rows are on every hot path
+
 
 def record(
     conn: Connection,
@@ -25,17 +27,18 @@ def record(
 ) -> None:
     """Write an audit event. `data` must never hold personal ID numbers or secrets."""
     conn.execute(
-        insert(t.audit_event).values(
-            id=ids.new_id(),
-            at=clock.now(),
-            actor_user_id=actor.user_id,
-            actor_username=actor.username,
-            actor_party_id=actor.party_id,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            mvno_id=mvno_id,
-            data=data or {},
-            request_id=request_id_var.get(),
-        )
+        _INSERT,
+        {
+            "id": ids.new_id(),
+            "at": clock.now(),
+            "actor_user_id": actor.user_id,
+            "actor_username": actor.username,
+            "actor_party_id": actor.party_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "mvno_id": mvno_id,
+            "data": data or {},
+            "request_id": request_id_var.get(),
+        },
     )

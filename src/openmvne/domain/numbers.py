@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import phonenumbers
 
@@ -102,9 +103,17 @@ def parse_msisdn(text: str, field: str = "msisdn") -> Msisdn:
             code="not_a_resale_number",
             field=field,
         )
-    if not phonenumbers.is_valid_number(phonenumbers.parse(f"+86{raw}")):
+    if not _valid_block(raw[:7]):
         raise InvalidInput(f"{raw} is not a valid number", code="msisdn_invalid", field=field)
     return Msisdn(raw)
+
+
+@lru_cache(maxsize=65_536)
+def _valid_block(prefix7: str) -> bool:
+    r"""libphonenumber's validity for the numbers of one block. Its patterns for mainland
+    mobile numbers constrain the leading digits and end in `\d{4}` or longer, so one check
+    per 10,000-number block is the same check, at a fraction of the cost."""
+    return bool(phonenumbers.is_valid_number(phonenumbers.parse(f"+86{prefix7}0000")))
 
 
 def check_segment_prefix(prefix: str, host: HostNetwork, field: str = "prefix") -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from openmvne import clock
 from openmvne.db import tables as t
@@ -31,19 +32,29 @@ def dump_bitmap(bitmap: BitMap) -> bytes:
 EMPTY = dump_bitmap(BitMap())
 
 
+# Hot-path statements are built once: building a statement costs more than running it.
+_STORE_TAKEN = (
+    update(b)
+    .where(b.c.id == bindparam("block_id"))
+    .values(taken=bindparam("taken"), taken_count=bindparam("taken_count"))
+)
+_POLICY = unscoped(
+    select(t.number_policy).where(t.number_policy.c.mvno_id == bindparam("mvno_id")),
+    "the MVNO's own settings",
+)
+
+
 def store_taken(conn: Connection, block_id: uuid.UUID, bitmap: BitMap) -> None:
     conn.execute(
-        update(b)
-        .where(b.c.id == block_id)
-        .values(taken=dump_bitmap(bitmap), taken_count=len(bitmap))
+        _STORE_TAKEN,
+        {"block_id": block_id, "taken": dump_bitmap(bitmap), "taken_count": len(bitmap)},
     )
 
 
 def policy_row(conn: Connection, mvno_id: uuid.UUID) -> dict[str, Any]:
     """The MVNO's number policy, created with the defaults on first use."""
     p = t.number_policy
-    stmt = unscoped(select(p).where(p.c.mvno_id == mvno_id), "the MVNO's own settings")
-    row = conn.execute(stmt).mappings().first()
+    row = conn.execute(_POLICY, {"mvno_id": mvno_id}).mappings().first()
     if row is not None:
         return dict(row)
     defaults = NumberPolicy()
@@ -59,11 +70,26 @@ def policy_row(conn: Connection, mvno_id: uuid.UUID) -> dict[str, Any]:
     return values
 
 
+# Reservations read the policy on every call; a short per-process cache saves a query each.
+# A change made here is seen at once (update_policy clears it); elsewhere within seconds.
+_POLICY_CACHE: dict[uuid.UUID, tuple[float, NumberPolicy]] = {}
+POLICY_CACHE_S = 5.0
+
+
 def policy(conn: Connection, mvno_id: uuid.UUID) -> NumberPolicy:
+    cached = _POLICY_CACHE.get(mvno_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     row = policy_row(conn, mvno_id)
-    return NumberPolicy(
+    found = NumberPolicy(
         row["utilisation_threshold_pct"], row["quarantine_days"], row["reservation_minutes"]
     )
+    _POLICY_CACHE[mvno_id] = (time.monotonic() + POLICY_CACHE_S, found)
+    return found
+
+
+def forget_policy(mvno_id: uuid.UUID) -> None:
+    _POLICY_CACHE.pop(mvno_id, None)
 
 
 def rules(conn: Connection, mvno_id: uuid.UUID) -> pretty.PrettyRules:

@@ -32,7 +32,7 @@ from openmvne.domain.numbers import (
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from openmvne.services.common import Filter, apply_filters, as_bool, as_public_id, fetch_visible
-from openmvne.services.number_common import EMPTY, policy_row
+from openmvne.services.number_common import EMPTY, forget_policy, policy_row
 
 seg = t.number_segment
 blk = t.number_block
@@ -581,6 +581,7 @@ def update_policy(
         conn.execute(
             update(p).where(p.c.mvno_id == mvno_id).values(**values, updated_at=clock.now())
         )
+        forget_policy(mvno_id)
         audit.record(
             conn,
             actor,
