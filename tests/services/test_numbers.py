@@ -359,3 +359,30 @@ def test_accepted_grants_never_overlap(backend, spans: list[tuple[int, int]]) ->
     for i, a in enumerate(accepted):
         assert a.last < base + 30_000
         assert all(not a.overlaps(b) for b in accepted[i + 1 :])
+
+
+def test_an_allocation_beyond_the_segment_is_refused(nw: NumbersWorld, db: Database) -> None:
+    op = nw.w.op
+    small = number_supply.register_segment(db, op, "1709", nw.w.org["host"])
+    number_supply.update_policy(db, op, nw.w.org["m2"], {"utilisation_threshold_pct": 0})
+    with pytest.raises(DomainError) as caught:
+        number_supply.allocate_now(
+            db,
+            op,
+            mvno_id=nw.w.org["m2"],
+            segment_id=small["id"],
+            block_count=1001,
+            region_code=None,
+        )
+    assert caught.value.code == "segment_exhausted"
+    with db.read() as conn:
+        owned = conn.execute(
+            unscoped(
+                select(func.count()).where(
+                    t.number_block.c.segment_id == small["id"],
+                    t.number_block.c.mvno_id.is_not(None),
+                ),
+                "test",
+            )
+        ).scalar_one()
+    assert owned == 0
