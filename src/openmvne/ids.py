@@ -27,6 +27,13 @@ PREFIXES = {
     "number_allocation_request": "alr",
     "sale_right": "srt",
     "number_reservation": "rsv",
+    "product_offering": "pof",
+    "product_specification": "psp",
+    "catalog": "cat",
+    "package_design": "pkg",
+    "wholesale_price_list": "wpl",
+    "host_average_price": "hap",
+    "inversion_alert": "inv",
 }
 
 

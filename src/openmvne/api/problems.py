@@ -57,8 +57,10 @@ def problem(
     field: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
+        **(extra or {}),
         "type": f"https://openmvne.org/problems/{code.replace('_', '-')}",
         "title": title,
         "status": status,
@@ -89,7 +91,14 @@ def install(app: FastAPI) -> None:
         if exc.status == 503:
             headers = {"Retry-After": "1"}
         return problem(
-            request, exc.status, exc.code, exc.title, exc.message, field=exc.field, headers=headers
+            request,
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.message,
+            field=exc.field,
+            headers=headers,
+            extra=exc.details,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from openmvne import ids
+from openmvne.cli.catalog import app as catalog_app
 from openmvne.cli.common import open_db
 from openmvne.cli.numbers import app as numbers_app
 from openmvne.config import get_settings
@@ -35,6 +36,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(numbers_app, name="numbers")
+app.add_typer(catalog_app, name="catalog")
 
 out = Console()
 

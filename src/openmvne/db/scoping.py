@@ -278,7 +278,69 @@ def _policy_rule(s: Scope) -> ColumnElement[bool]:
             return false()
 
 
+def _own_mvno_rule(
+    column_of: Callable[[], Column[Any]],
+    host_column: Column[Any] | None = None,
+) -> Callable[[Scope], ColumnElement[bool]]:
+    """Platform: all; MVNO: its own; host: its own (when the table has a host); else none."""
+
+    def rule(s: Scope) -> ColumnElement[bool]:
+        match s.kind:
+            case ScopeKind.PLATFORM:
+                return true()
+            case ScopeKind.MVNO:
+                return column_of() == s.party_id
+            case ScopeKind.HOST if host_column is not None:
+                return host_column == s.party_id
+            case _:
+                return false()
+
+    return rule
+
+
+def _offering_rule(s: Scope) -> ColumnElement[bool]:
+    """Channels see the active offers their MVNOs share with channels, and the published
+    packages designed at or above them in the tree."""
+    po = t.product_offering
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return po.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL | ScopeKind.OUTLET:
+            shared = and_(
+                po.c.shared_with_channels.is_(True),
+                po.c.designer_id.is_(None),
+                po.c.mvno_id.in_(_authorising_mvnos(s.party_id)),
+            )
+            designed = po.c.designer_id.in_(sellable_holders(s.party_id))
+            return and_(po.c.status == "active", or_(shared, designed))
+        case _:
+            return false()
+
+
+def _design_rule(s: Scope) -> ColumnElement[bool]:
+    d = t.package_design
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            # The MVNO sees designs once submitted; drafts stay the partner's own business.
+            return and_(d.c.mvno_id == s.party_id, d.c.status != "draft")
+        case ScopeKind.CHANNEL:
+            return d.c.designer_id.in_(_subtree_ids(s.party_id))
+        case _:
+            return false()
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.wholesale_price_list.name: _own_mvno_rule(
+        lambda: t.wholesale_price_list.c.mvno_id, t.wholesale_price_list.c.host_id
+    ),
+    t.commission_scheme.name: _own_mvno_rule(lambda: t.commission_scheme.c.mvno_id),
+    t.inversion_alert.name: _own_mvno_rule(lambda: t.inversion_alert.c.mvno_id),
+    t.product_offering.name: _offering_rule,
+    t.package_design.name: _design_rule,
     t.number_block.name: _block_rule,
     t.number_allocation_request.name: _allocation_rule,
     t.sale_right.name: _sale_right_rule,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy import Date as SqlDate
 
 from openmvne.db.types import UTCDateTime
 
@@ -84,6 +85,10 @@ brand = Table(
     Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("hotline", String(32), nullable=True),
+    Column("website", String(200), nullable=True),
+    # The tariff features printed on a card sleeve, and where customers get service.
+    Column("highlights", JSON, nullable=True),
+    Column("service_channels", JSON, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     info=TENANT,
 )
@@ -298,5 +303,127 @@ number_policy = Table(
     Column("reservation_minutes", Integer, nullable=False),
     Column("pretty_rules", JSON, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+# --- catalog --------------------------------------------------------------------------------
+# Rates (`*_rate`) are µfen per unit (money.MICRO_PER_FEN); money is fen; shares are basis points.
+
+host_average_price = Table(
+    "host_average_price",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("voice_rate", BigInteger, nullable=False),
+    Column("sms_rate", BigInteger, nullable=False),
+    Column("data_rate", BigInteger, nullable=False),
+    Column("results_published_on", SqlDate, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_host_average_price_host_id_year", "host_id", "year", unique=True),
+)
+
+wholesale_price_list = Table(
+    "wholesale_price_list",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("model", String(16), nullable=False),
+    Column("valid_from", SqlDate, nullable=False),
+    Column("valid_to", SqlDate, nullable=True),
+    Column("voice_rate", BigInteger, nullable=True),
+    Column("sms_rate", BigInteger, nullable=True),
+    Column("data_rate", BigInteger, nullable=True),
+    Column("revenue_tiers", JSON, nullable=False),
+    Column("annual_revenue_fen", BigInteger, nullable=False),
+    Column("host_packages", JSON, nullable=False),
+    Column("per_number_fee_fen", BigInteger, nullable=False),
+    Column("review_due_on", SqlDate, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_wholesale_price_list_mvno_id_host_id", "mvno_id", "host_id"),
+    info=TENANT,
+)
+
+commission_scheme = Table(
+    "commission_scheme",
+    metadata,
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), primary_key=True),
+    # Revenue share by channel level, e.g. {"national": 1000, "province": 800, ...}.
+    Column("revenue_share_bp", JSON, nullable=False),
+    # What the MVNO keeps on a partner's package, before any channel commission.
+    Column("mvno_margin_bp", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+product_offering = Table(
+    "product_offering",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("brand_id", Uuid, ForeignKey("brand.id"), nullable=False),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", String(500), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("monthly_fee_fen", BigInteger, nullable=False),
+    Column("voice_min", BigInteger, nullable=False),
+    Column("sms", BigInteger, nullable=False),
+    Column("data_mb", BigInteger, nullable=False),
+    Column("voice_rate", BigInteger, nullable=False),
+    Column("sms_rate", BigInteger, nullable=False),
+    Column("data_rate", BigInteger, nullable=False),
+    Column("voice_increment_s", Integer, nullable=False),
+    Column("data_increment_kb", Integer, nullable=False),
+    Column("data_cap_mb", BigInteger, nullable=True),
+    Column("rollover_data", Boolean, nullable=False),
+    Column("terminating_voice_free", Boolean, nullable=False),
+    Column("validity_days", Integer, nullable=True),
+    Column("min_monthly_spend_fen", BigInteger, nullable=True),
+    Column("term_months", Integer, nullable=True),
+    Column("host_package_code", String(40), nullable=True),
+    # Channels of the MVNO may sell it and compose packages from it.
+    Column("shared_with_channels", Boolean, nullable=False),
+    # Published partner packages: the design and the designing channel.
+    Column("design_id", Uuid, nullable=True),
+    Column("designer_id", Uuid, ForeignKey("channel_authorisation.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("uq_product_offering_mvno_id_name", "mvno_id", "name", unique=True),
+    info=TENANT,
+)
+
+package_design = Table(
+    "package_design",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("designer_id", Uuid, ForeignKey("channel_authorisation.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("base_offering_id", Uuid, ForeignKey("product_offering.id"), nullable=False),
+    Column("addon_ids", JSON, nullable=False),
+    Column("price_fen", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("offering_id", Uuid, ForeignKey("product_offering.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+inversion_alert = Table(
+    "inversion_alert",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("offering_id", Uuid, ForeignKey("product_offering.id"), nullable=False, index=True),
+    Column("price_fen", BigInteger, nullable=False),
+    Column("cost_fen", BigInteger, nullable=False),
+    Column("cause", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
     info=TENANT,
 )

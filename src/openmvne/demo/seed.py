@@ -9,17 +9,28 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import select
 
+from openmvne import ids
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor
+from openmvne.domain.catalog import OfferKind, PriceModel, RevenueTier, UnitRates
 from openmvne.domain.channels import ChannelLevel, Transition
 from openmvne.domain.numbers import BLOCK_SIZE, HostNetwork, NumberRange
 from openmvne.domain.parties import OrgKind, PartnerType, Role
-from openmvne.services import channels, number_lifecycle, number_supply, parties, users
+from openmvne.money import parse_rate_fen
+from openmvne.services import (
+    catalog,
+    channels,
+    number_lifecycle,
+    number_supply,
+    parties,
+    users,
+)
 
 DEMO_PASSWORD = "openmvne-demo"
 
@@ -188,6 +199,7 @@ def seed(db: Database, seed_value: int = 2016) -> World:
             for outlet in outlets[city]:
                 _grant(db, op, mvno["id"], outlet, ChannelLevel.OUTLET, city, sub)
 
+    _catalog(db, op, world, province_agents["440000"])
     _lines_in_service(db, op, rng)
     first_mvno = world.mvnos[MVNOS[0][0]]
     _user(db, op, world, "mvno-xinghe", first_mvno, Role.MVNO_ADMIN)
@@ -199,6 +211,135 @@ def seed(db: Database, seed_value: int = 2016) -> World:
     )
     _user(db, op, world, "subscriber-demo", person["id"], Role.SUBSCRIBER)
     return world
+
+
+HOST_AVERAGES_2015 = {  # fen per minute / message / MB, from each host's 2015 results
+    "China Telecom": ("9", "6", "8.1"),
+    "China Mobile": ("8.5", "5.5", "7.3"),
+    "China Unicom": ("9.2", "6.2", "7.9"),
+}
+
+
+def _catalog(db: Database, op: Actor, world: World, guangdong_agent: uuid.UUID) -> None:
+    """2016-style offers on resource-pool wholesale terms, and one partner package."""
+    for host_name, (voice, sms, data) in HOST_AVERAGES_2015.items():
+        catalog.set_host_average(
+            db,
+            op,
+            host_id=world.hosts[host_name],
+            year=2015,
+            rates=UnitRates(parse_rate_fen(voice), parse_rate_fen(sms), parse_rate_fen(data)),
+            results_published_on=date(2016, 3, 20),
+        )
+    tiers = [
+        RevenueTier(0, 0),
+        RevenueTier(100_000_000_00, 1000),
+        RevenueTier(500_000_000_00, 2000),
+    ]
+    for name, _brands, host_name, _segments in MVNOS:
+        mvno_id = world.mvnos[name]
+        host_id = world.hosts[host_name]
+        catalog.create_price_list(
+            db,
+            op,
+            host_id=host_id,
+            mvno_id=mvno_id,
+            model=PriceModel.POOL,
+            valid_from=date(2016, 1, 1),
+            valid_to=None,
+            rates=UnitRates(parse_rate_fen("6"), parse_rate_fen("4"), parse_rate_fen("1.2")),
+            revenue_tiers=tiers,
+            annual_revenue_fen=20_000_000_00,
+            host_packages=[],
+            per_number_fee_fen=100,
+        )
+        brand_id = _first_brand(db, op, mvno_id)
+        ten_fen = {
+            "voice_rate": parse_rate_fen("10"),
+            "sms_rate": parse_rate_fen("10"),
+            "data_rate": parse_rate_fen("10"),
+        }
+        catalog.create_offer(
+            db,
+            op,
+            brand_id=brand_id,
+            host_id=host_id,
+            kind=OfferKind.PAYG,
+            name="随心打 0.1元/分钟/条/MB",
+            terms={**ten_fen, "description": "no monthly fee, incoming free"},
+        )
+        catalog.create_offer(
+            db,
+            op,
+            brand_id=brand_id,
+            host_id=host_id,
+            kind=OfferKind.PLAN,
+            name="59元 3GB 月租套餐",
+            terms={
+                **ten_fen,
+                "monthly_fee_fen": 5900,
+                "data_mb": 3072,
+                "voice_min": 100,
+                "rollover_data": True,
+            },
+        )
+        catalog.create_offer(
+            db,
+            op,
+            brand_id=brand_id,
+            host_id=host_id,
+            kind=OfferKind.ADDON,
+            name="1GB 流量加油包",
+            terms={**ten_fen, "monthly_fee_fen": 2000, "data_mb": 1024, "validity_days": 30},
+        )
+        catalog.create_offer(
+            db,
+            op,
+            brand_id=brand_id,
+            host_id=host_id,
+            kind=OfferKind.ADDON,
+            name="来电显示",
+            terms={**ten_fen, "monthly_fee_fen": 300},
+        )
+        catalog.create_offer(
+            db,
+            op,
+            brand_id=brand_id,
+            host_id=host_id,
+            kind=OfferKind.PRETTY_NUMBER_PLAN,
+            name="靓号 99元保底24个月",
+            terms={**ten_fen, "min_monthly_spend_fen": 9900, "term_months": 24},
+        )
+    first = world.mvnos[MVNOS[0][0]]
+    partner = Actor(
+        None, "demo-partner", guangdong_agent, OrgKind.PARTNER, frozenset({Role.PARTNER_ADMIN})
+    )
+    offers, _ = catalog.list_offers(
+        db, op.scope, {"mvnoId": ids.to_public("organization", first)}, 0, 100
+    )
+    by_name = {o["name"]: o["id"] for o in offers}
+    designer = next(
+        a
+        for a in channels.list_authorisations(db, partner.scope, {}, 0, 100)[0]
+        if a["mvno_id"] == first and a["party_id"] == guangdong_agent
+    )
+    design = catalog.create_design(
+        db,
+        partner,
+        name="广东青春卡 4GB",
+        base_offering_id=by_name["59元 3GB 月租套餐"],
+        addon_ids=[by_name["1GB 流量加油包"]],
+        price_fen=7500,
+        designer_id=designer["id"],
+    )
+    catalog.decide_design(db, partner, design["id"], "submit")
+    catalog.decide_design(db, op, design["id"], "approve")
+    catalog.decide_design(db, op, design["id"], "publish")
+
+
+def _first_brand(db: Database, op: Actor, mvno_id: uuid.UUID) -> uuid.UUID:
+    brands, _ = catalog.list_brands(db, op.scope, 0, 100)
+    return next(b["id"] for b in brands if b["mvno_id"] == mvno_id)  # type: ignore[no-any-return]
 
 
 def _lines_in_service(db: Database, op: Actor, rng: random.Random) -> None:

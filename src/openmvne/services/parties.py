@@ -311,9 +311,17 @@ def delete_individual(db: Database, actor: Actor, person_id: uuid.UUID) -> None:
 
 
 def add_brand(
-    db: Database, actor: Actor, mvno_id: uuid.UUID, name: str, hotline: str | None = None
+    db: Database,
+    actor: Actor,
+    mvno_id: uuid.UUID,
+    name: str,
+    hotline: str | None = None,
+    *,
+    website: str | None = None,
+    highlights: list[str] | None = None,
+    service_channels: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """A brand the MVNO sells under. [catalog] adds hotline, highlights and service channels."""
+    """A brand the MVNO sells under, with what its card sleeve and service desk show."""
     actor.require(Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, action="add a brand")
     with db.write() as conn:
         mvno = fetch_visible(conn, o, actor.scope, mvno_id, what="MVNO", field="mvnoId")
@@ -325,7 +333,14 @@ def add_brand(
         brand_id = ids.new_id()
         conn.execute(
             insert(t.brand).values(
-                id=brand_id, mvno_id=mvno_id, name=name, hotline=hotline, created_at=clock.now()
+                id=brand_id,
+                mvno_id=mvno_id,
+                name=name,
+                hotline=hotline,
+                website=website,
+                highlights=highlights or [],
+                service_channels=service_channels or [],
+                created_at=clock.now(),
             )
         )
         audit.record(conn, actor, "brand.created", "brand", brand_id, mvno_id=mvno_id)
