@@ -52,3 +52,10 @@ def format_rate_fen(micro: int) -> str:
 def micro_to_fen_up(micro: int) -> int:
     """A cost in µfen as whole fen, rounded up: a price must cover every fraction of cost."""
     return -(-micro // MICRO_PER_FEN)
+
+
+def format_micro_as_yuan(micro: int) -> str:
+    """µfen as yuan with four decimals, for display (truncated, exact digits, no float)."""
+    sign = "-" if micro < 0 else ""
+    whole, rest = divmod(abs(micro), 100 * MICRO_PER_FEN)
+    return f"{sign}{whole}.{rest // 10_000:04d}"

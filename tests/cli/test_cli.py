@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -191,3 +192,43 @@ def test_numbers_commands(env: dict[str, str]) -> None:
     assert refused.returncode == 1
     assert "utilisation_below_threshold" in refused.stderr
     assert mvne(env, "numbers", "sweep").returncode == 0
+
+
+def test_catalog_commands(env: dict[str, str], tmp_path: Path) -> None:
+    assert mvne(env, "db", "upgrade").returncode == 0
+    assert mvne(env, "demo", "seed").returncode == 0
+    listing = mvne(env, "catalog", "list")
+    assert listing.returncode == 0
+    assert "59元 3GB 月租套餐" in listing.stdout
+    assert "广东青春卡 4GB" in listing.stdout  # the published partner package
+    offering = next(w for w in listing.stdout.split() if w.startswith("pof_"))
+    cost = mvne(env, "catalog", "cost", offering)
+    assert cost.returncode == 0
+    assert "per-number fee" in cost.stdout
+    example = mvne(env, "catalog", "example").stdout
+    assert "kind: offer" in example
+    brand_line = mvne(env, "org", "list", "--kind", "hostNetwork")
+    host = next(w for w in brand_line.stdout.split() if w.startswith("org_"))
+    broken = tmp_path / "offer.yaml"
+    broken.write_text("kind: offer\nname: [unclosed\n", encoding="utf-8")
+    bad = mvne(env, "catalog", "create", str(broken))
+    assert bad.returncode == 1
+    assert "malformed_file" in bad.stderr
+    cheap = tmp_path / "cheap.json"
+    cheap.write_text(
+        json.dumps(
+            {
+                "kind": "offer",
+                "brand": "brd_00000000000000000000000000",
+                "host": host,
+                "offerType": "plan",
+                "name": "x",
+                "monthlyFeeFen": 100,
+            }
+        ),
+        encoding="utf-8",
+    )
+    missing = mvne(env, "catalog", "create", str(cheap))
+    assert missing.returncode == 1
+    assert "not_found" in missing.stderr
+    assert mvne(env, "catalog", "alerts").returncode == 0

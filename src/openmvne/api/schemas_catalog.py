@@ -62,6 +62,10 @@ class PriceListCreate(Body):
     perNumberFeeFen: Fen = Field(0, ge=0)
 
 
+class PriceListEnd(Body):
+    validTo: date
+
+
 class HostAverageCreate(Body):
     hostId: str | None = None
     year: StrictInt

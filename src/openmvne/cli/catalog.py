@@ -184,7 +184,7 @@ def cost(offering: str = typer.Argument(..., help="The offering (pof_…)")) -> 
     )
     table = Table("cost item", "yuan", title=offer["name"])
     for line in chain.lines:
-        table.add_row(line.label, f"{line.micro / money.MICRO_PER_FEN / 100:.4f}")
+        table.add_row(line.label, money.format_micro_as_yuan(line.micro))
     table.add_row("total cost (rounded up)", money.format_fen(chain.cost_fen))
     table.add_row("price", money.format_fen(chain.price_fen))
     table.add_row("margin", money.format_fen(chain.margin_fen))

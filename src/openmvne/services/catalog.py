@@ -287,6 +287,32 @@ def create_price_list(
         return row
 
 
+def end_price_list(
+    db: Database, actor: Actor, list_id: uuid.UUID, valid_to: date
+) -> dict[str, Any]:
+    """Close a price list's validity (before a new one starts). Prices are never edited."""
+    with db.write() as conn:
+        row = fetch_visible(conn, wpl, actor.scope, list_id, what="price list")
+        actor.require(Role.PLATFORM_ADMIN, Role.HOST_ADMIN, action="end a wholesale price list")
+        if valid_to < row["valid_from"] or (
+            row["valid_to"] is not None and valid_to > row["valid_to"]
+        ):
+            raise InvalidInput(
+                "validTo must fall within the list's validity", code="bad_validity", field="validTo"
+            )
+        conn.execute(update(wpl).where(wpl.c.id == list_id).values(valid_to=valid_to))
+        audit.record(
+            conn,
+            actor,
+            "price_list.ended",
+            "wholesale_price_list",
+            list_id,
+            mvno_id=row["mvno_id"],
+            data={"validTo": valid_to.isoformat()},
+        )
+        return fetch_visible(conn, wpl, actor.scope, list_id, what="price list")
+
+
 def list_price_lists(
     db: Database, scope: Scope, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:

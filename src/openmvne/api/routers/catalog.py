@@ -20,6 +20,7 @@ from openmvne.api.schemas_catalog import (
     OfferingCreate,
     OfferingPatch,
     PriceListCreate,
+    PriceListEnd,
     Rates,
     SchemeSet,
     Task,
@@ -617,3 +618,22 @@ def list_alerts(
     rows, total = catalog.list_alerts(db, actor.scope, status, params.offset, params.limit)
     base = tmf.base_url(request)
     return tmf.list_response([pc.alert(r, base) for r in rows], total, params)
+
+
+@router.patch(
+    f"{V1}/wholesalePriceLists/{{list_id}}",
+    tags=["Wholesale"],
+    summary="End a price list (set validTo); prices themselves never change",
+    dependencies=[Depends(tmf.require_patch_media_type)],
+)
+def end_price_list(
+    list_id: str,
+    body: PriceListEnd,
+    request: Request,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    row = catalog.end_price_list(
+        db, actor, tmf.path_id("wholesale_price_list", list_id), body.validTo
+    )
+    return tmf.item_response(pc.price_list(row, tmf.base_url(request)))
