@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from openmvne import ids
 from openmvne.cli.catalog import app as catalog_app
 from openmvne.cli.common import open_db
+from openmvne.cli.money import app as money_app
 from openmvne.cli.numbers import app as numbers_app
 from openmvne.config import get_settings
 from openmvne.domain.parties import OrgKind, Role
@@ -37,6 +38,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(money_app, name="money")
 
 out = Console()
 

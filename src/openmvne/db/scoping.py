@@ -333,7 +333,51 @@ def _design_rule(s: Scope) -> ColumnElement[bool]:
             return false()
 
 
+def _ledger_account_rule(s: Scope) -> ColumnElement[bool]:
+    la = t.ledger_account
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return la.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL | ScopeKind.OUTLET:
+            return la.c.owner_id == s.party_id
+        case _:
+            return false()
+
+
+def _transfer_rule(s: Scope) -> ColumnElement[bool]:
+    lt = t.ledger_transfer
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return lt.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL | ScopeKind.OUTLET:
+            return lt.c.party_id == s.party_id
+        case _:
+            return false()
+
+
+def _recharge_rule(s: Scope) -> ColumnElement[bool]:
+    ro = t.recharge_order
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return ro.c.mvno_id == s.party_id
+        case ScopeKind.OUTLET:
+            return ro.c.outlet_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return ro.c.outlet_id.in_(_subtree_parties(s.party_id))
+        case _:
+            return false()
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.ledger_account.name: _ledger_account_rule,
+    t.ledger_transfer.name: _transfer_rule,
+    t.recharge_order.name: _recharge_rule,
     t.wholesale_price_list.name: _own_mvno_rule(
         lambda: t.wholesale_price_list.c.mvno_id, t.wholesale_price_list.c.host_id
     ),

@@ -353,6 +353,8 @@ commission_scheme = Table(
     Column("revenue_share_bp", JSON, nullable=False),
     # What the MVNO keeps on a partner's package, before any channel commission.
     Column("mvno_margin_bp", Integer, nullable=False),
+    # Recharge commission by channel level (the recharging outlet's chain), basis points.
+    Column("recharge_bp", JSON, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     info=TENANT,
 )
@@ -427,3 +429,104 @@ inversion_alert = Table(
     Column("resolved_at", UTCDateTime, nullable=True),
     info=TENANT,
 )
+
+# --- money ----------------------------------------------------------------------------------
+
+ledger_account = Table(
+    "ledger_account",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(24), nullable=False),
+    # The MVNO whose books the account is in (None: the platform's own, e.g. outlet floats).
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=True, index=True),
+    Column("owner_id", Uuid, nullable=True, index=True),
+    Column("msisdn", String(11), nullable=True, index=True),
+    # kind:mvno:owner:msisdn, so "one account per holder" is a plain unique index.
+    Column("natural_key", String(160), nullable=False, unique=True),
+    Column("no_overdraft", Boolean, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # Prepaid balances and floats never go negative, whatever the code above does.
+    CheckConstraint(
+        "NOT no_overdraft OR debits_posted + debits_pending <= credits_posted",
+        name="no_overdraft",
+    ),
+    CheckConstraint(
+        "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 "
+        "AND credits_pending >= 0",
+        name="non_negative_totals",
+    ),
+    info=TENANT,
+)
+
+ledger_transfer = Table(
+    "ledger_transfer",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("debit_account_id", Uuid, ForeignKey("ledger_account.id"), nullable=False, index=True),
+    Column("credit_account_id", Uuid, ForeignKey("ledger_account.id"), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("code", String(24), nullable=False),
+    Column("reference", String(100), nullable=True),
+    Column("status", String(16), nullable=False),
+    # A post, void or expiry names the hold it resolves; unique, so it resolves once.
+    Column("pending_id", Uuid, ForeignKey("ledger_transfer.id"), nullable=True, unique=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("mvno_id", Uuid, nullable=True, index=True),
+    Column("party_id", Uuid, nullable=True, index=True),  # the outlet or channel involved
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("amount_fen > 0", name="positive_amount"),
+    CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+    info=TENANT,
+)
+
+idempotency_key = Table(
+    "idempotency_key",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("caller", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("operation", String(40), nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_idempotency_key_caller_key", "caller", "key", unique=True),
+)
+
+recharge_order = Table(
+    "recharge_order",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("outlet_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("channel_order_number", String(64), nullable=False),
+    Column("msisdn", String(11), nullable=False, index=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(
+        "uq_recharge_order_outlet_id_channel_order_number",
+        "outlet_id",
+        "channel_order_number",
+        unique=True,
+    ),
+    info=TENANT,
+)
+
+# Database-enforced append-only ledger (created by migration 0004).
+APPEND_ONLY_SQLITE = [
+    "CREATE TRIGGER ledger_transfer_no_update BEFORE UPDATE ON ledger_transfer "
+    "BEGIN SELECT RAISE(ABORT, 'ledger transfers are append-only'); END",
+    "CREATE TRIGGER ledger_transfer_no_delete BEFORE DELETE ON ledger_transfer "
+    "BEGIN SELECT RAISE(ABORT, 'ledger transfers are append-only'); END",
+]
+APPEND_ONLY_POSTGRES = [
+    "CREATE FUNCTION ledger_append_only() RETURNS trigger AS $$ BEGIN "
+    "RAISE EXCEPTION 'ledger transfers are append-only'; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER ledger_transfer_no_change BEFORE UPDATE OR DELETE ON ledger_transfer "
+    "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()",
+]

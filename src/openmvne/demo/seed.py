@@ -26,6 +26,7 @@ from openmvne.money import parse_rate_fen
 from openmvne.services import (
     catalog,
     channels,
+    money,
     number_lifecycle,
     number_supply,
     parties,
@@ -200,7 +201,8 @@ def seed(db: Database, seed_value: int = 2016) -> World:
                 _grant(db, op, mvno["id"], outlet, ChannelLevel.OUTLET, city, sub)
 
     _catalog(db, op, world, province_agents["440000"])
-    _lines_in_service(db, op, rng)
+    lines = _lines_in_service(db, op, rng)
+    _money(db, op, outlets, lines, rng)
     first_mvno = world.mvnos[MVNOS[0][0]]
     _user(db, op, world, "mvno-xinghe", first_mvno, Role.MVNO_ADMIN)
     _user(db, op, world, "care-xinghe", first_mvno, Role.CARE_AGENT)
@@ -342,17 +344,46 @@ def _first_brand(db: Database, op: Actor, mvno_id: uuid.UUID) -> uuid.UUID:
     return next(b["id"] for b in brands if b["mvno_id"] == mvno_id)  # type: ignore[no-any-return]
 
 
-def _lines_in_service(db: Database, op: Actor, rng: random.Random) -> None:
+def _money(
+    db: Database,
+    op: Actor,
+    outlets: dict[str, list[uuid.UUID]],
+    lines: list[str],
+    rng: random.Random,
+) -> None:
+    """Every outlet pays a float; outlets recharge lines of any brand (cross-brand)."""
+    every = [o for city in outlets.values() for o in city]
+    for outlet in every:
+        money.pay_float(
+            db, op, outlet_id=outlet, amount_fen=500_000, idempotency_key=f"demo-float-{outlet}"
+        )
+    for i, line in enumerate(lines):
+        outlet = rng.choice(every)
+        money.recharge(
+            db,
+            op,
+            msisdn=line,
+            amount_fen=rng.choice([3000, 5000, 10_000]),
+            channel_order_number=f"demo-{i}",
+            idempotency_key=f"demo-recharge-{i}",
+            outlet_id=outlet,
+        )
+
+
+def _lines_in_service(db: Database, op: Actor, rng: random.Random) -> list[str]:
     """A few numbers of each MVNO sold and in service, so lookups show live lines."""
     b = t.number_block
     stmt = unscoped(select(b.c.prefix).where(b.c.mvno_id.is_not(None)).order_by(b.c.prefix), "demo")
     with db.read() as conn:
         prefixes = conn.execute(stmt).scalars().all()
+    lines: list[str] = []
     for prefix in prefixes:
         for number in sorted({f"{prefix}{rng.randrange(10_000):04d}" for _ in range(3)}):
             reservation = number_lifecycle.reserve(db, op, [number])
             number_lifecycle.assign(db, op, reservation["id"], number, f"demo-{number}")
             number_lifecycle.activate(db, op, number)
+            lines.append(number)
+    return lines
 
 
 def _grant(

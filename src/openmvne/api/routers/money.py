@@ -1,0 +1,305 @@
+"""Money: TMF654 top-up and buckets, outlet floats, charges and holds, the transfer journal.
+Every money-moving call needs an Idempotency-Key header."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field, StrictInt
+from sqlalchemy import select
+
+from openmvne import ids
+from openmvne.api import tmf
+from openmvne.api.auth import caller, database
+from openmvne.api.schemas import Body
+from openmvne.db import tables as t
+from openmvne.db.engine import Database
+from openmvne.db.scoping import scoped
+from openmvne.domain.access import Actor
+from openmvne.errors import NotFound
+from openmvne.services import money
+
+router = APIRouter(tags=["Money"])
+PREPAY = "/tmf-api/prepayBalanceManagement/v4"
+V1 = "/openmvne/v1"
+KEY = Header(None, alias="Idempotency-Key", description="Required: makes retries safe")
+
+
+class TopupCreate(Body):
+    msisdn: str
+    amountFen: StrictInt = Field(description="Whole fen, more than zero")
+    channelOrderNumber: str = Field(description="The outlet's own order number")
+    outletId: str | None = Field(None, description="Platform operators only")
+
+
+class FloatPaymentCreate(Body):
+    outletId: str
+    amountFen: StrictInt
+    reference: str | None = Field(None, max_length=100)
+
+
+class ChargeCreate(Body):
+    msisdn: str
+    amountFen: StrictInt
+    reason: str = Field(min_length=1, max_length=100)
+
+
+class HoldCreate(Body):
+    msisdn: str
+    amountFen: StrictInt
+    seconds: StrictInt = 300
+
+
+class HoldPost(Body):
+    amountFen: StrictInt
+
+
+def _answer(
+    result: dict[str, Any], body: dict[str, Any], href: str | None = None, status: int = 201
+) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true" if result.get("replayed") else "false"}
+    if href:
+        headers["Location"] = href
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _topup(result: dict[str, Any], base: str) -> dict[str, Any]:
+    public = f"top_{ids.encode(uuid.UUID(result['rechargeId']))}"
+    return {
+        "id": public,
+        "href": f"{base}{PREPAY}/topupBalance/{public}",
+        "@type": "TopupBalance",
+        "status": result["status"],
+        "amount": {"unit": "fen", "value": result["amountFen"]},
+        "logicalResource": {"id": result["msisdn"], "name": "MSISDN"},
+        "brand": result["brand"],
+        "channel": {
+            "id": ids.to_public("organization", uuid.UUID(result["outletId"])),
+            "role": "outlet",
+        },
+        "channelOrderNumber": result["channelOrderNumber"],
+        "completedDate": result["completedAt"],
+    }
+
+
+@router.post(
+    f"{PREPAY}/topupBalance",
+    status_code=201,
+    summary="Recharge any connected brand's number from the outlet's float",
+)
+def topup(
+    body: TopupCreate,
+    request: Request,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = money.recharge(
+        db,
+        actor,
+        msisdn=body.msisdn,
+        amount_fen=body.amountFen,
+        channel_order_number=body.channelOrderNumber,
+        idempotency_key=idempotency_key,
+        outlet_id=tmf.body_id("organization", body.outletId, "outletId"),
+    )
+    shown = _topup(result, tmf.base_url(request))
+    return _answer(result, shown, shown["href"])
+
+
+def _order_id(text: str) -> uuid.UUID:
+    prefix, _, rest = text.partition("_")
+    value = ids.decode(rest) if prefix == "top" else None
+    if value is None:
+        raise NotFound("no such top-up")
+    return value
+
+
+@router.get(f"{PREPAY}/topupBalance/{{topup_id}}", summary="Retrieve a top-up")
+def get_topup(
+    topup_id: str,
+    request: Request,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    ro = t.recharge_order
+    with db.read() as conn:
+        row = (
+            conn.execute(scoped(select(ro).where(ro.c.id == _order_id(topup_id)), ro, actor.scope))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound("no such top-up")
+    return JSONResponse(_topup(row["result"], tmf.base_url(request)))
+
+
+@router.get(f"{PREPAY}/bucket", summary="A line's prepaid balance (its bucket)")
+def bucket(
+    msisdn: str, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    found = money.balance_of(db, actor, msisdn)
+    return JSONResponse(
+        [
+            {
+                "id": f"{found['msisdn']}.prepaid",
+                "@type": "BucketBalance",
+                "name": "prepaid balance",
+                "logicalResource": {"id": found["msisdn"], "name": "MSISDN"},
+                "remainingValue": {"unit": "fen", "amount": found["balanceFen"]},
+                "availableFen": found["availableFen"],
+                "heldFen": found["heldFen"],
+            }
+        ]
+    )
+
+
+@router.get(
+    f"{V1}/rechargePreview/{{msisdn}}",
+    summary="Before a recharge: the number's brand (nothing else about the line)",
+)
+def recharge_preview(
+    msisdn: str, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    return JSONResponse(money.preview(db, actor, msisdn))
+
+
+@router.post(
+    f"{V1}/floatPayments",
+    status_code=201,
+    summary="Record an outlet's payment of float (platform operators)",
+)
+def float_payment(
+    body: FloatPaymentCreate,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = money.pay_float(
+        db,
+        actor,
+        outlet_id=tmf.body_id("organization", body.outletId, "outletId"),
+        amount_fen=body.amountFen,
+        idempotency_key=idempotency_key,
+        reference=body.reference,
+    )
+    return _answer(
+        result,
+        {
+            "transferId": result["transferId"],
+            "outletId": body.outletId,
+            "amountFen": body.amountFen,
+            "@type": "FloatPayment",
+        },
+    )
+
+
+@router.get(f"{V1}/floats/{{outlet_id}}", summary="An outlet's float balance")
+def float_balance(
+    outlet_id: str, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    found = money.float_of(db, actor, tmf.path_id("organization", outlet_id))
+    return JSONResponse(
+        {
+            "outletId": outlet_id,
+            "balanceFen": found["balanceFen"],
+            "availableFen": found["availableFen"],
+        }
+    )
+
+
+@router.post(f"{V1}/charges", status_code=201, summary="Charge a prepaid balance")
+def create_charge(
+    body: ChargeCreate,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = money.charge(
+        db,
+        actor,
+        msisdn=body.msisdn,
+        amount_fen=body.amountFen,
+        reason=body.reason,
+        idempotency_key=idempotency_key,
+    )
+    return _answer(result, {"transferId": result["transferId"], "amountFen": body.amountFen})
+
+
+@router.post(f"{V1}/holds", status_code=201, summary="Hold part of a balance")
+def create_hold(
+    body: HoldCreate,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = money.hold(
+        db,
+        actor,
+        msisdn=body.msisdn,
+        amount_fen=body.amountFen,
+        seconds=body.seconds,
+        idempotency_key=idempotency_key,
+    )
+    return _answer(result, {"holdId": result["holdId"], "amountFen": body.amountFen})
+
+
+@router.post(f"{V1}/holds/{{hold_id}}/post", summary="Post part or all of a hold")
+def post_hold(
+    hold_id: str,
+    body: HoldPost,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = money.resolve(
+        db, actor, _uuid(hold_id), post_fen=body.amountFen, idempotency_key=idempotency_key
+    )
+    return _answer(result, result, status=200)
+
+
+@router.post(f"{V1}/holds/{{hold_id}}/void", summary="Release a hold")
+def void_hold(
+    hold_id: str,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = money.resolve(
+        db, actor, _uuid(hold_id), post_fen=None, idempotency_key=idempotency_key
+    )
+    return _answer(result, result, status=200)
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise NotFound("no hold with that id") from exc
+
+
+@router.get(f"{V1}/transfers", summary="Ledger transfers in your scope (read only)")
+def transfers(
+    request: Request,
+    params: tmf.ListParams = Depends(tmf.list_params),
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    rows, total = money.list_transfers(db, actor, params.filters, params.offset, params.limit)
+    items = [
+        {
+            "id": str(r["id"]),
+            "@type": "Transfer",
+            "code": r["code"],
+            "amountFen": r["amount_fen"],
+            "status": r["status"],
+            "reference": r["reference"],
+            "pendingId": str(r["pending_id"]) if r["pending_id"] else None,
+            "createdAt": r["created_at"].isoformat(),
+        }
+        for r in rows
+    ]
+    return tmf.list_response(items, total, params)

@@ -1,0 +1,278 @@
+"""The ledger engine: accounts and transfers, inside the caller's transaction.
+
+Balances move with single conditional UPDATEs (`... WHERE available >= amount`), so two
+concurrent debits can never both spend the same fen, on SQLite or PostgreSQL, and a CHECK
+constraint on the account refuses an overdraft even if this code were wrong. Transfers are
+only ever inserted; database triggers refuse any update or delete.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from openmvne import clock, ids
+from openmvne.db import tables as t
+from openmvne.db.scoping import unscoped
+from openmvne.domain.ledger import (
+    NO_OVERDRAFT,
+    AccountKind,
+    Balance,
+    TransferCode,
+    TransferStatus,
+    check_amount,
+    check_can_debit,
+    check_post_amount,
+)
+from openmvne.errors import Conflict, NotFound
+
+la = t.ledger_account
+lt = t.ledger_transfer
+WHY = "the ledger engine works below the tenancy layer; callers scope what they show"
+
+_FIND = unscoped(select(la).where(la.c.natural_key == bindparam("key")), WHY)
+_INSERT_ACCOUNT = insert(la)
+_INSERT_TRANSFER = insert(lt)
+_CREDIT_POSTED = (
+    update(la)
+    .where(la.c.id == bindparam("account"))
+    .values(credits_posted=la.c.credits_posted + bindparam("amount"))
+)
+_CREDIT_PENDING = (
+    update(la)
+    .where(la.c.id == bindparam("account"))
+    .values(credits_pending=la.c.credits_pending + bindparam("amount"))
+)
+# The spend check and the spend are one statement: no window for a second spender.
+_DEBIT_POSTED = (
+    update(la)
+    .where(
+        la.c.id == bindparam("account"),
+        ~la.c.no_overdraft
+        | (la.c.credits_posted - la.c.debits_posted - la.c.debits_pending >= bindparam("amount")),
+    )
+    .values(debits_posted=la.c.debits_posted + bindparam("amount"))
+)
+_DEBIT_PENDING = (
+    update(la)
+    .where(
+        la.c.id == bindparam("account"),
+        ~la.c.no_overdraft
+        | (la.c.credits_posted - la.c.debits_posted - la.c.debits_pending >= bindparam("amount")),
+    )
+    .values(debits_pending=la.c.debits_pending + bindparam("amount"))
+)
+
+
+def natural_key(
+    kind: AccountKind, mvno_id: uuid.UUID | None, owner_id: uuid.UUID | None, msisdn: str | None
+) -> str:
+    return f"{kind.value}:{mvno_id or '-'}:{owner_id or '-'}:{msisdn or '-'}"
+
+
+def account(
+    conn: Connection,
+    kind: AccountKind,
+    *,
+    mvno_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    msisdn: str | None = None,
+) -> dict[str, Any]:
+    """The account for this holder, opened on first use."""
+    key = natural_key(kind, mvno_id, owner_id, msisdn)
+    row = conn.execute(_FIND, {"key": key}).mappings().first()
+    if row is not None:
+        return dict(row)
+    values = {
+        "id": ids.new_id(),
+        "kind": kind.value,
+        "mvno_id": mvno_id,
+        "owner_id": owner_id,
+        "msisdn": msisdn,
+        "natural_key": key,
+        "no_overdraft": kind in NO_OVERDRAFT,
+        "debits_posted": 0,
+        "credits_posted": 0,
+        "debits_pending": 0,
+        "credits_pending": 0,
+        "created_at": clock.now(),
+    }
+    conn.execute(_INSERT_ACCOUNT, values)
+    return values
+
+
+def balance(row: dict[str, Any]) -> Balance:
+    return Balance(
+        row["debits_posted"], row["credits_posted"], row["debits_pending"], row["credits_pending"]
+    )
+
+
+def _fresh(conn: Connection, account_id: uuid.UUID) -> dict[str, Any]:
+    row = conn.execute(unscoped(select(la).where(la.c.id == account_id), WHY)).mappings().one()
+    return dict(row)
+
+
+def transfer(
+    conn: Connection,
+    debit: dict[str, Any],
+    credit: dict[str, Any],
+    amount_fen: int,
+    code: TransferCode,
+    *,
+    reference: str | None = None,
+    mvno_id: uuid.UUID | None = None,
+    party_id: uuid.UUID | None = None,
+    pending: bool = False,
+    expires_at: datetime | None = None,
+    transfer_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Post (or hold) one transfer. Refused whole when the debit account would overdraw."""
+    check_amount(amount_fen)
+    first = _DEBIT_PENDING if pending else _DEBIT_POSTED
+    second = _CREDIT_PENDING if pending else _CREDIT_POSTED
+    done = conn.execute(first, {"account": debit["id"], "amount": amount_fen})
+    if done.rowcount != 1:
+        check_can_debit(AccountKind(debit["kind"]), balance(_fresh(conn, debit["id"])), amount_fen)
+        raise Conflict("the balance changed; retry", code="balance_changed")
+    conn.execute(second, {"account": credit["id"], "amount": amount_fen})
+    transfer_id = transfer_id or ids.new_id()
+    conn.execute(
+        _INSERT_TRANSFER,
+        {
+            "id": transfer_id,
+            "debit_account_id": debit["id"],
+            "credit_account_id": credit["id"],
+            "amount_fen": amount_fen,
+            "code": code.value,
+            "reference": reference,
+            "status": (TransferStatus.PENDING if pending else TransferStatus.POSTED).value,
+            "pending_id": None,
+            "expires_at": expires_at,
+            "mvno_id": mvno_id,
+            "party_id": party_id,
+            "created_at": clock.now(),
+        },
+    )
+    return transfer_id
+
+
+def resolve_hold(
+    conn: Connection, hold_id: uuid.UUID, code: TransferCode, post_fen: int = 0
+) -> uuid.UUID:
+    """Post part or all of a hold, void it, or expire it: exactly once (the unique
+    pending_id refuses a second resolution, however it races)."""
+    hold = conn.execute(unscoped(select(lt).where(lt.c.id == hold_id), WHY)).mappings().first()
+    if hold is None or hold["status"] != TransferStatus.PENDING:
+        raise NotFound("no hold with that id", field="holdId")
+    if code is TransferCode.POST:
+        check_post_amount(hold["amount_fen"], post_fen)
+    amount = hold["amount_fen"]
+    resolution = ids.new_id()
+    try:
+        conn.execute(
+            _INSERT_TRANSFER,
+            {
+                "id": resolution,
+                "debit_account_id": hold["debit_account_id"],
+                "credit_account_id": hold["credit_account_id"],
+                "amount_fen": post_fen if code is TransferCode.POST else amount,
+                "code": code.value,
+                "reference": hold["reference"],
+                "status": TransferStatus.POSTED.value,
+                "pending_id": hold_id,
+                "expires_at": None,
+                "mvno_id": hold["mvno_id"],
+                "party_id": hold["party_id"],
+                "created_at": clock.now(),
+            },
+        )
+    except IntegrityError as exc:
+        raise Conflict(
+            "the hold is already resolved", code="hold_resolved", field="holdId"
+        ) from exc
+    conn.execute(
+        update(la)
+        .where(la.c.id == hold["debit_account_id"])
+        .values(
+            debits_pending=la.c.debits_pending - amount,
+            debits_posted=la.c.debits_posted + (post_fen if code is TransferCode.POST else 0),
+        )
+    )
+    conn.execute(
+        update(la)
+        .where(la.c.id == hold["credit_account_id"])
+        .values(
+            credits_pending=la.c.credits_pending - amount,
+            credits_posted=la.c.credits_posted + (post_fen if code is TransferCode.POST else 0),
+        )
+    )
+    return resolution
+
+
+def audit_ledger(conn: Connection) -> list[str]:
+    """Every difference between cached balances and the transfers, and Σ ≠ 0 (empty: none)."""
+    problems = []
+    posted_debits = dict(
+        conn.execute(
+            unscoped(
+                select(lt.c.debit_account_id, func.sum(lt.c.amount_fen))
+                .where(lt.c.status == TransferStatus.POSTED.value)
+                .group_by(lt.c.debit_account_id),
+                WHY,
+            )
+        ).all()
+    )
+    posted_credits = dict(
+        conn.execute(
+            unscoped(
+                select(lt.c.credit_account_id, func.sum(lt.c.amount_fen))
+                .where(lt.c.status == TransferStatus.POSTED.value)
+                .group_by(lt.c.credit_account_id),
+                WHY,
+            )
+        ).all()
+    )
+    resolved = select(lt.c.pending_id).where(lt.c.pending_id.is_not(None))
+    open_holds = unscoped(
+        select(lt).where(lt.c.status == TransferStatus.PENDING.value, lt.c.id.not_in(resolved)), WHY
+    )
+    pending_debits: dict[Any, int] = {}
+    pending_credits: dict[Any, int] = {}
+    for hold in conn.execute(open_holds).mappings():
+        pending_debits[hold["debit_account_id"]] = (
+            pending_debits.get(hold["debit_account_id"], 0) + hold["amount_fen"]
+        )
+        pending_credits[hold["credit_account_id"]] = (
+            pending_credits.get(hold["credit_account_id"], 0) + hold["amount_fen"]
+        )
+    total = 0
+    for row in conn.execute(unscoped(select(la), WHY)).mappings():
+        expected = (
+            int(posted_debits.get(row["id"], 0)),
+            int(posted_credits.get(row["id"], 0)),
+            pending_debits.get(row["id"], 0),
+            pending_credits.get(row["id"], 0),
+        )
+        cached = (
+            row["debits_posted"],
+            row["credits_posted"],
+            row["debits_pending"],
+            row["credits_pending"],
+        )
+        if expected != cached:
+            problems.append(
+                f"account {row['natural_key']}: cached {cached}, transfers say {expected}"
+            )
+        total += row["credits_posted"] - row["debits_posted"]
+        if (
+            row["no_overdraft"]
+            and row["debits_posted"] + row["debits_pending"] > row["credits_posted"]
+        ):
+            problems.append(f"account {row['natural_key']} is overdrawn")
+    if total != 0:
+        problems.append(f"the balances sum to {total} fen, not 0")
+    return problems

@@ -1,0 +1,160 @@
+"""Money over HTTP: top-up with idempotency, floats, holds, errors, scope."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from openmvne import ids
+from tests.api.test_conventions import assert_problem
+from tests.conftest import Backend
+from tests.money_world import MoneyWorld, build_money
+from tests.world import auth_header
+
+PREPAY = "/tmf-api/prepayBalanceManagement/v4"
+V1 = "/openmvne/v1"
+
+
+@pytest.fixture
+def mw(backend: Backend) -> MoneyWorld:
+    return build_money(backend.db)
+
+
+def _clerk(mw: MoneyWorld, key: str | None = "k1") -> dict[str, str]:
+    headers = auth_header(mw.nw.w, "outletClerk")
+    if key:
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+def test_topup_is_idempotent_and_shows_only_the_brand(http: httpx.Client, mw: MoneyWorld) -> None:
+    preview = http.get(f"{V1}/rechargePreview/{mw.line2}", headers=_clerk(mw))
+    assert preview.json() == {
+        "msisdn": mw.line2,
+        "brand": None,  # its blocks were allocated before it had a brand
+        "mvno": "青桐通信",
+        "maskedName": None,
+    }
+    body = {"msisdn": mw.line2, "amountFen": 3000, "channelOrderNumber": "POS-1"}
+    first = http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw), json=body)
+    assert first.status_code == 201, first.text
+    assert first.headers["Idempotent-Replayed"] == "false"
+    assert first.headers["location"] == first.json()["href"]
+    assert first.json()["amount"] == {"unit": "fen", "value": 3000}
+    again = http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw), json=body)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert_problem(
+        http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw), json={**body, "amountFen": 3100}),
+        422,
+        "idempotency_key_reused",
+    )
+    assert_problem(
+        http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw, None), json=body),
+        400,
+        "idempotency_key_required",
+    )
+    got = http.get(first.json()["href"], headers=_clerk(mw))
+    assert got.json()["id"] == first.json()["id"]
+    assert (
+        http.get(first.json()["href"], headers=auth_header(mw.nw.w, "mvno2Admin")).status_code
+        == 200
+    )  # the recharged line's MVNO sees it
+    assert (
+        http.get(first.json()["href"], headers=auth_header(mw.nw.w, "mvnoAdmin")).status_code == 404
+    )
+    bucket = http.get(
+        f"{PREPAY}/bucket", params={"msisdn": mw.line2}, headers=auth_header(mw.nw.w, "mvno2Admin")
+    ).json()
+    assert bucket[0]["remainingValue"] == {"unit": "fen", "amount": 3000}
+    assert (
+        http.get(f"{PREPAY}/bucket", params={"msisdn": mw.line2}, headers=_clerk(mw)).status_code
+        == 404
+    )
+    o1 = ids.to_public("organization", mw.nw.w.org["o1"])
+    assert http.get(f"{V1}/floats/{o1}", headers=_clerk(mw)).json()["balanceFen"] == 7000
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"amountFen": 0}, 400, "bad_amount"),
+        ({"amountFen": -100}, 400, "bad_amount"),
+        ({"amountFen": 10.5}, 400, "invalid_request"),
+        ({"amountFen": "100"}, 400, "invalid_request"),
+        ({"amountFen": 10**10}, 400, "bad_amount"),
+        ({"amountFen": 50_000}, 422, "insufficient_funds"),
+        ({"msisdn": "17199990001"}, 404, "unknown_number"),
+        ({"msisdn": "abc"}, 400, "msisdn_malformed"),
+        ({"channelOrderNumber": ""}, 400, "required"),
+    ],
+)
+def test_bad_topups_move_nothing(
+    http: httpx.Client, mw: MoneyWorld, change: dict, status: int, code: str
+) -> None:
+    body = {"msisdn": mw.line1, "amountFen": 1000, "channelOrderNumber": "POS-9", **change}
+    assert_problem(
+        http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw, "bad"), json=body), status, code
+    )
+    o1 = ids.to_public("organization", mw.nw.w.org["o1"])
+    assert http.get(f"{V1}/floats/{o1}", headers=_clerk(mw)).json()["balanceFen"] == 10_000
+
+
+def test_only_the_platform_records_floats(http: httpx.Client, mw: MoneyWorld) -> None:
+    o1 = ids.to_public("organization", mw.nw.w.org["o1"])
+    body = {"outletId": o1, "amountFen": 500}
+    assert_problem(
+        http.post(f"{V1}/floatPayments", headers=_clerk(mw, "f1"), json=body), 403, "role_required"
+    )
+    admin = {**auth_header(mw.nw.w, "platformAdmin"), "Idempotency-Key": "f1"}
+    assert http.post(f"{V1}/floatPayments", headers=admin, json=body).status_code == 201
+    assert (
+        http.post(f"{V1}/floatPayments", headers=admin, json=body).headers["Idempotent-Replayed"]
+        == "true"
+    )
+    assert http.get(f"{V1}/floats/{o1}", headers=_clerk(mw)).json()["balanceFen"] == 10_500
+    r = ids.to_public("organization", mw.nw.w.org["r"])
+    assert http.get(f"{V1}/floats/{r}", headers=_clerk(mw)).status_code == 404
+
+
+def test_holds_over_http(http: httpx.Client, mw: MoneyWorld) -> None:
+    http.post(
+        f"{PREPAY}/topupBalance",
+        headers=_clerk(mw, "t"),
+        json={"msisdn": mw.line1, "amountFen": 1000, "channelOrderNumber": "T"},
+    )
+    mvno = auth_header(mw.nw.w, "mvnoAdmin")
+    held = http.post(
+        f"{V1}/holds",
+        headers={**mvno, "Idempotency-Key": "h"},
+        json={"msisdn": mw.line1, "amountFen": 700},
+    )
+    assert held.status_code == 201, held.text
+    hold_id = held.json()["holdId"]
+    posted = http.post(
+        f"{V1}/holds/{hold_id}/post",
+        headers={**mvno, "Idempotency-Key": "p"},
+        json={"amountFen": 800},
+    )
+    assert_problem(posted, 400, "bad_amount")
+    posted = http.post(
+        f"{V1}/holds/{hold_id}/post",
+        headers={**mvno, "Idempotency-Key": "p2"},
+        json={"amountFen": 300},
+    )
+    assert posted.status_code == 200
+    assert_problem(
+        http.post(f"{V1}/holds/{hold_id}/void", headers={**mvno, "Idempotency-Key": "v"}),
+        409,
+        "hold_resolved",
+    )
+    assert (
+        http.get(f"{PREPAY}/bucket", params={"msisdn": mw.line1}, headers=mvno).json()[0][
+            "remainingValue"
+        ]["amount"]
+        == 700
+    )
+    journal = http.get(f"{V1}/transfers", headers=mvno).json()
+    assert {t["code"] for t in journal} >= {"recharge", "hold", "post", "commission"}
+    assert http.get(f"{V1}/transfers", headers=auth_header(mw.nw.w, "mvno2Admin")).json() == []

@@ -1,0 +1,260 @@
+"""The ledger against real databases: recharge, charges, holds, idempotency, append-only,
+the check, and a Hypothesis state machine against a plain reference model."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from openmvne.db.engine import Database
+from openmvne.errors import Conflict, DomainError, NotFound
+from openmvne.services import money
+from tests.conftest import Backend
+from tests.money_world import MoneyWorld, build_money
+
+
+@pytest.fixture
+def mw(db: Database) -> MoneyWorld:
+    return build_money(db)
+
+
+def test_cross_brand_recharge_moves_float_to_balance(mw: MoneyWorld, db: Database) -> None:
+    w = mw.nw.w
+    clerk = w.actor["outletClerk"]  # O1 sits in M1's tree, and recharges M2's line too
+    for line in (mw.line1, mw.line2):
+        result = money.recharge(
+            db,
+            clerk,
+            msisdn=line,
+            amount_fen=3000,
+            channel_order_number=f"o-{line}",
+            idempotency_key=f"k-{line}",
+        )
+        assert result["replayed"] is False
+    assert money.float_of(db, clerk, None)["balanceFen"] == 4000
+    assert money.balance_of(db, w.actor["mvnoAdmin"], mw.line1)["balanceFen"] == 3000
+    assert money.balance_of(db, w.actor["mvno2Admin"], mw.line2)["balanceFen"] == 3000
+    with pytest.raises(NotFound):  # the outlet never sees a subscriber's balance
+        money.balance_of(db, clerk, mw.line1)
+    assert money.check(db) == []
+
+
+def test_recharge_retries_and_reuse(mw: MoneyWorld, db: Database) -> None:
+    clerk = mw.nw.w.actor["outletClerk"]
+    args = {"msisdn": mw.line1, "amount_fen": 5000, "channel_order_number": "A-1"}
+    first = money.recharge(db, clerk, **args, idempotency_key="key-1")
+    again = money.recharge(db, clerk, **args, idempotency_key="key-1")
+    assert again["replayed"] is True
+    assert again["rechargeId"] == first["rechargeId"]
+    by_order = money.recharge(db, clerk, **args, idempotency_key="key-2")  # same order number
+    assert by_order["rechargeId"] == first["rechargeId"]
+    with pytest.raises(DomainError) as reused:
+        money.recharge(db, clerk, **{**args, "amount_fen": 6000}, idempotency_key="key-1")
+    assert reused.value.code == "idempotency_key_reused"
+    with pytest.raises(DomainError) as order:
+        money.recharge(db, clerk, **{**args, "amount_fen": 6000}, idempotency_key="key-3")
+    assert order.value.code == "order_number_reused"
+    assert money.balance_of(db, mw.nw.w.actor["mvnoAdmin"], mw.line1)["balanceFen"] == 5000
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"amount_fen": 0}, "bad_amount"),
+        ({"amount_fen": -5}, "bad_amount"),
+        ({"amount_fen": 10**9}, "bad_amount"),
+        ({"amount_fen": 20_000}, "insufficient_funds"),
+        ({"msisdn": "17199990000"}, "unknown_number"),
+        ({"msisdn": "1719999"}, "msisdn_malformed"),
+    ],
+)
+def test_bad_recharges_move_nothing(mw: MoneyWorld, db: Database, change: dict, code: str) -> None:
+    clerk = mw.nw.w.actor["outletClerk"]
+    args = {"msisdn": mw.line1, "amount_fen": 1000, "channel_order_number": "B-1", **change}
+    with pytest.raises(DomainError) as caught:
+        money.recharge(db, clerk, **args, idempotency_key="bad")
+    assert caught.value.code == code
+    assert money.float_of(db, clerk, None)["balanceFen"] == 10_000
+    assert money.check(db) == []
+
+
+def test_a_line_not_in_service_cannot_be_recharged(mw: MoneyWorld, db: Database) -> None:
+    clerk = mw.nw.w.actor["outletClerk"]
+    idle = mw.nw.number(mw.nw.m1_blocks[0], 2)
+    with pytest.raises(DomainError) as caught:
+        money.recharge(
+            db, clerk, msisdn=idle, amount_fen=1000, channel_order_number="C", idempotency_key="c"
+        )
+    assert caught.value.code == "line_not_in_service"
+
+
+def test_holds_resolve_exactly_once(mw: MoneyWorld, db: Database) -> None:
+    w = mw.nw.w
+    clerk, mvno = w.actor["outletClerk"], w.actor["mvnoAdmin"]
+    money.recharge(
+        db, clerk, msisdn=mw.line1, amount_fen=1000, channel_order_number="H", idempotency_key="h"
+    )
+    held = money.hold(
+        db, mvno, msisdn=mw.line1, amount_fen=600, seconds=60, idempotency_key="hold-1"
+    )
+    assert money.balance_of(db, mvno, mw.line1)["availableFen"] == 400
+    with pytest.raises(DomainError) as short:
+        money.charge(
+            db, mvno, msisdn=mw.line1, amount_fen=500, reason="x", idempotency_key="charge-1"
+        )
+    assert short.value.code == "insufficient_funds"
+    import uuid
+
+    hold_id = uuid.UUID(held["holdId"])
+    money.resolve(db, mvno, hold_id, post_fen=250, idempotency_key="post-1")
+    with pytest.raises(Conflict):
+        money.resolve(db, mvno, hold_id, post_fen=None, idempotency_key="void-1")
+    found = money.balance_of(db, mvno, mw.line1)
+    assert (found["balanceFen"], found["availableFen"], found["heldFen"]) == (750, 750, 0)
+    assert money.check(db) == []
+
+
+def test_transfers_are_append_only_in_the_database(mw: MoneyWorld, db: Database) -> None:
+    for statement in ("UPDATE ledger_transfer SET amount_fen = 1", "DELETE FROM ledger_transfer"):
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text(statement))
+
+
+def test_the_check_finds_tampering(mw: MoneyWorld, db: Database) -> None:
+    assert money.check(db) == []
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE ledger_account SET credits_posted = credits_posted + 1 "
+                "WHERE kind = 'outletFloat'"
+            )
+        )
+    problems = money.check(db)
+    assert any("outletFloat" in p for p in problems)
+    assert any("sum to 1 fen" in p for p in problems)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Random recharges, charges, holds, posts, voids and expiries, checked after every step
+    against a plain model: balance, held amount, Σ = 0, nothing negative."""
+
+    backend: Backend
+
+    @initialize()
+    def start(self) -> None:
+        self.backend.clean()
+        self.db = self.backend.db
+        self.mw = build_money(self.db)
+        self.mvno = self.mw.nw.w.actor["mvnoAdmin"]
+        self.clerk = self.mw.nw.w.actor["outletClerk"]
+        self.model = {"float": 10_000, "balance": 0, "held": {}}
+        self.n = 0
+
+    def _key(self) -> str:
+        self.n += 1
+        return f"k{self.n}"
+
+    @rule(amount=st.integers(1, 4000))
+    def recharge(self, amount: int) -> None:
+        try:
+            money.recharge(
+                self.db,
+                self.clerk,
+                msisdn=self.mw.line1,
+                amount_fen=amount,
+                channel_order_number=self._key(),
+                idempotency_key=self._key(),
+            )
+        except DomainError as exc:
+            assert exc.code == "insufficient_funds"
+            assert amount > self.model["float"]
+            return
+        self.model["float"] -= amount
+        self.model["balance"] += amount
+
+    @rule(amount=st.integers(1, 3000))
+    def charge(self, amount: int) -> None:
+        available = self.model["balance"] - sum(self.model["held"].values())
+        try:
+            money.charge(
+                self.db,
+                self.mvno,
+                msisdn=self.mw.line1,
+                amount_fen=amount,
+                reason="usage",
+                idempotency_key=self._key(),
+            )
+        except DomainError as exc:
+            assert exc.code == "insufficient_funds"
+            assert amount > available
+            return
+        assert amount <= available
+        self.model["balance"] -= amount
+
+    @rule(amount=st.integers(1, 2000))
+    def hold(self, amount: int) -> None:
+        available = self.model["balance"] - sum(self.model["held"].values())
+        try:
+            held = money.hold(
+                self.db,
+                self.mvno,
+                msisdn=self.mw.line1,
+                amount_fen=amount,
+                seconds=60,
+                idempotency_key=self._key(),
+            )
+        except DomainError as exc:
+            assert exc.code == "insufficient_funds"
+            assert amount > available
+            return
+        self.model["held"][held["holdId"]] = amount
+
+    @rule(data=st.data(), void=st.booleans())
+    def settle(self, data: st.DataObject, void: bool) -> None:
+        if not self.model["held"]:
+            return
+        import uuid
+
+        hold_id = data.draw(st.sampled_from(sorted(self.model["held"])))
+        amount = self.model["held"].pop(hold_id)
+        post = None if void else data.draw(st.integers(1, amount))
+        money.resolve(
+            self.db, self.mvno, uuid.UUID(hold_id), post_fen=post, idempotency_key=self._key()
+        )
+        self.model["balance"] -= post or 0
+        with pytest.raises(Conflict):  # a hold resolves once
+            money.resolve(
+                self.db, self.mvno, uuid.UUID(hold_id), post_fen=None, idempotency_key=self._key()
+            )
+
+    @invariant()
+    def agrees_with_the_model(self) -> None:
+        if not hasattr(self, "mw"):
+            return
+        found = (
+            money.balance_of(self.db, self.mvno, self.mw.line1)
+            if self.model["balance"] or self.model["held"]
+            else {"balanceFen": 0, "heldFen": 0}
+        )
+        assert found["balanceFen"] == self.model["balance"]
+        assert found["heldFen"] == sum(self.model["held"].values())
+        assert money.float_of(self.db, self.clerk, None)["balanceFen"] == self.model["float"]
+        assert money.check(self.db) == []
+
+
+def test_ledger_state_machine(backend: Backend) -> None:
+    if backend.name != "sqlite":
+        pytest.skip("the model is backend-independent; SQLite keeps it fast")
+    LedgerMachine.backend = backend
+    runner = LedgerMachine.TestCase
+    runner.settings = settings(
+        max_examples=12,
+        stateful_step_count=15,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    runner().runTest()
