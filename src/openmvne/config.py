@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Seconds a writer waits for a lock before the request fails as retryable.
     lock_timeout_s: float = 5.0
+    # Threads that run request handlers (each may hold one database connection). Small on
+    # purpose: more threads than the database can serve only queue inside the process.
+    worker_threads: int = 8
     # Public base URL used for `href` and `Location`; empty means "from the request".
     public_base_url: str = ""
 

@@ -76,3 +76,25 @@ def test_50_parallel_requests_with_one_key_have_one_effect(backend: Backend) -> 
     assert money.balance_of(db, mw.nw.w.actor["mvnoAdmin"], mw.line1)["balanceFen"] == 100
     assert money.float_of(db, clerk, None)["balanceFen"] == 10_000 - 100
     assert money.check(db) == []
+
+
+def test_first_payments_to_new_accounts_can_race(backend: Backend) -> None:
+    """Eight first recharges of a fresh line at once: its accounts open exactly once."""
+    db = backend.db
+    mw = build_money(db)
+    clerk = mw.nw.w.actor["outletClerk"]
+
+    def attempt(i: int) -> str:
+        return money.recharge(
+            db,
+            clerk,
+            msisdn=mw.line2,
+            amount_fen=10,
+            channel_order_number=f"first-{i}",
+            idempotency_key=f"first-{i}",
+        )["rechargeId"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert len(set(pool.map(attempt, range(8)))) == 8
+    assert money.balance_of(db, mw.nw.w.actor["mvno2Admin"], mw.line2)["balanceFen"] == 80
+    assert money.check(db) == []

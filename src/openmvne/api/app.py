@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +39,8 @@ async def _sweep_forever(db: Database) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Handlers are plain functions run in threads; bound them to what the database serves.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.worker_threads
     task = asyncio.create_task(_sweep_forever(app.state.db))
     try:
         yield
@@ -57,7 +60,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         ),
         lifespan=_lifespan,
     )
-    app.state.db = db or Database(settings.database_url, lock_timeout_s=settings.lock_timeout_s)
+    app.state.db = db or Database(
+        settings.database_url,
+        lock_timeout_s=settings.lock_timeout_s,
+        pool_size=settings.worker_threads + 2,
+    )
+    app.state.worker_threads = settings.worker_threads
     app.state.metrics = Metrics()
     problems.install(app)
     for router in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -56,17 +57,28 @@ class RequestContext:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                # Unhandled: answer here, while the request id is still known, so the
+                # problem body and the log line carry it.
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if started_response:
+                    raise  # too late for a body of our own: let the server close it
+                status = 500
+                await _internal_error(send_with_id, request_id, scope["path"])
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
@@ -99,3 +111,31 @@ def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
+
+
+async def _internal_error(send: Send, request_id: str, path: str) -> None:
+    body = json.dumps(
+        {
+            "type": "https://openmvne.org/problems/internal-error",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "something went wrong on our side; quote the requestId when reporting it",
+            "instance": path,
+            "@type": "Error",
+            "code": "internal_error",
+            "reason": "Internal error",
+            "message": "something went wrong on our side",
+            "requestId": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

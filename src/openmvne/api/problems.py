@@ -135,14 +135,3 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         return problem(request, exc.status_code, code, detail, detail)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(
-            request,
-            500,
-            "internal_error",
-            "Internal error",
-            "something went wrong on our side; quote the requestId when reporting it",
-        )

@@ -90,9 +90,9 @@ def is_lock_timeout(exc: DBAPIError) -> bool:
 class Database:
     """One engine and the two kinds of transaction every caller uses."""
 
-    def __init__(self, url: str, *, lock_timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, lock_timeout_s: float = 5.0, pool_size: int = 10) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url, lock_timeout_s=lock_timeout_s)
+        self.engine = make_engine(self.url, lock_timeout_s=lock_timeout_s, pool_size=pool_size)
         self.lock_timeout_s = lock_timeout_s
         # SQLite has one writer at a time. Queueing this process's writers here, instead of
         # in SQLite's busy handler (which sleeps and retries), keeps throughput up.

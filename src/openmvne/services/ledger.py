@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from openmvne import clock, ids
 from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
+from openmvne.db.upsert import insert_ignore
 from openmvne.domain.ledger import (
     NO_OVERDRAFT,
     AccountKind,
@@ -35,7 +36,6 @@ lt = t.ledger_transfer
 WHY = "the ledger engine works below the tenancy layer; callers scope what they show"
 
 _FIND = unscoped(select(la).where(la.c.natural_key == bindparam("key")), WHY)
-_INSERT_ACCOUNT = insert(la)
 _INSERT_TRANSFER = insert(lt)
 _CREDIT_POSTED = (
     update(la)
@@ -101,8 +101,9 @@ def account(
         "credits_pending": 0,
         "created_at": clock.now(),
     }
-    conn.execute(_INSERT_ACCOUNT, values)
-    return values
+    # Two first payments to one holder may race to open the account: one opens it.
+    insert_ignore(conn, la, values, ["natural_key"])
+    return dict(conn.execute(_FIND, {"key": key}).mappings().one())
 
 
 def balance(row: dict[str, Any]) -> Balance:

@@ -152,7 +152,8 @@ def _commissions(
         )
     ).scalar()
     if edge is None:
-        return [(outlet_id, amount_fen * rates.get("outlet", 0) // 10_000)]
+        share = amount_fen * rates.get("outlet", 0) // 10_000
+        return [(outlet_id, share)] if share else []
     chain_ids = [uuid.UUID(h) for h in edge.strip("/").split("/")]
     rows = {
         r.id: r

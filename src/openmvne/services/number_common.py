@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 
 from openmvne import clock
 from openmvne.db import tables as t
 from openmvne.db.scoping import sellable_holders, unscoped
+from openmvne.db.upsert import insert_ignore
 from openmvne.domain import pretty
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.numbers import NumberPolicy
@@ -66,8 +67,8 @@ def policy_row(conn: Connection, mvno_id: uuid.UUID) -> dict[str, Any]:
         "pretty_rules": None,
         "updated_at": clock.now(),
     }
-    conn.execute(insert(p).values(**values))
-    return values
+    insert_ignore(conn, p, values, ["mvno_id"])  # first use may race: one row wins
+    return dict(conn.execute(_POLICY, {"mvno_id": mvno_id}).mappings().one())
 
 
 # Reservations read the policy on every call; a short per-process cache saves a query each.

@@ -1,0 +1,42 @@
+"""The baseline for bench_money: the same stack (uvicorn, FastAPI, SQLAlchemy Core, the same
+database settings) answering POST /bare by inserting one row, nothing else."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Column, MetaData, String, Table
+
+from openmvne import ids
+from openmvne.db.engine import Database
+
+metadata = MetaData()
+bare = Table("bare_row", metadata, Column("id", String(32), primary_key=True))
+
+
+def make_app(url: str) -> FastAPI:
+    db = Database(url)
+    metadata.create_all(db.engine)
+    app = FastAPI()
+
+    @app.post("/bare", status_code=201)
+    def insert_one() -> dict[str, str]:
+        row_id = ids.new_id().hex
+        with db.write() as conn:
+            conn.execute(bare.insert().values(id=row_id))
+        return {"id": row_id}
+
+    return app
+
+
+if __name__ == "__main__":
+    uvicorn.run(
+        make_app(os.environ["OPENMVNE_DATABASE_URL"]),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+    )
