@@ -45,7 +45,11 @@ def _outlet(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> dict
             raise InvalidInput("name the outlet (outletId)", code="required", field="outletId")
     else:
         raise Forbidden("recharges are made at outlets", code="role_required")
-    row = fetch_visible(conn, o, actor.scope, outlet_id, what="outlet", field="outletId")
+    if actor.scope.kind is ScopeKind.OUTLET:  # the caller's own party: no scope to apply
+        row = dict(conn.execute(unscoped(select(o).where(o.c.id == outlet_id),
+                                         "the caller's own organisation")).mappings().one())
+    else:
+        row = fetch_visible(conn, o, actor.scope, outlet_id, what="outlet", field="outletId")
     if row["kind"] != OrgKind.OUTLET.value:
         raise InvalidInput("outletId must name an outlet", code="not_an_outlet", field="outletId")
     return row
