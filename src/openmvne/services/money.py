@@ -46,8 +46,13 @@ def _outlet(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> dict
     else:
         raise Forbidden("recharges are made at outlets", code="role_required")
     if actor.scope.kind is ScopeKind.OUTLET:  # the caller's own party: no scope to apply
-        row = dict(conn.execute(unscoped(select(o).where(o.c.id == outlet_id),
-                                         "the caller's own organisation")).mappings().one())
+        row = dict(
+            conn.execute(
+                unscoped(select(o).where(o.c.id == outlet_id), "the caller's own organisation")
+            )
+            .mappings()
+            .one()
+        )
     else:
         row = fetch_visible(conn, o, actor.scope, outlet_id, what="outlet", field="outletId")
     if row["kind"] != OrgKind.OUTLET.value:
