@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Threads that run request handlers (each may hold one database connection). Small on
     # purpose: more threads than the database can serve only queue inside the process.
     worker_threads: int = 8
+    # 32-byte key (base64) encrypting card secrets (Ki/OPc). Unset: a key file is made in
+    # ./var on first use, fine for a demo, not for production.
+    secret_key: str = ""
+    secret_key_file: str = "./var/secret.key"  # noqa: S105  # a path, not a secret
     # Public base URL used for `href` and `Location`; empty means "from the request".
     public_base_url: str = ""
 

@@ -34,6 +34,8 @@ PREFIXES = {
     "wholesale_price_list": "wpl",
     "host_average_price": "hap",
     "inversion_alert": "inv",
+    "sim_batch": "smb",
+    "stock_transfer": "stx",
 }
 
 

@@ -14,7 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from openmvne import __version__
 from openmvne.api import problems
 from openmvne.api.middleware import Metrics, RequestContext
-from openmvne.api.routers import catalog, channels, money, numbers, party, party_role, platform
+from openmvne.api.routers import (
+    catalog,
+    channels,
+    money,
+    numbers,
+    party,
+    party_role,
+    platform,
+    sims,
+)
 from openmvne.config import Settings, get_settings
 from openmvne.db.engine import Database
 from openmvne.services import number_lifecycle
@@ -76,6 +85,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         numbers.router,
         catalog.router,
         money.router,
+        sims.router,
     ):
         app.include_router(router)
     app.include_router(pages.router)

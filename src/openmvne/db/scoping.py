@@ -374,7 +374,40 @@ def _recharge_rule(s: Scope) -> ColumnElement[bool]:
             return false()
 
 
+def _sim_rule(s: Scope) -> ColumnElement[bool]:
+    c = t.sim_card
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return c.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return or_(
+                c.c.holder_party_id == s.party_id, c.c.holder_auth_id.in_(_subtree_ids(s.party_id))
+            )
+        case ScopeKind.OUTLET:
+            return c.c.holder_party_id == s.party_id
+        case _:
+            return false()
+
+
+def _stock_transfer_rule(s: Scope) -> ColumnElement[bool]:
+    st = t.stock_transfer
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return st.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL | ScopeKind.OUTLET:
+            return or_(st.c.from_party_id == s.party_id, st.c.to_party_id == s.party_id)
+        case _:
+            return false()
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.sim_card.name: _sim_rule,
+    t.sim_batch.name: _own_mvno_rule(lambda: t.sim_batch.c.mvno_id),
+    t.stock_transfer.name: _stock_transfer_rule,
     t.ledger_account.name: _ledger_account_rule,
     t.ledger_transfer.name: _transfer_rule,
     t.recharge_order.name: _recharge_rule,

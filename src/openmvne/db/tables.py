@@ -530,3 +530,56 @@ APPEND_ONLY_POSTGRES = [
     "CREATE TRIGGER ledger_transfer_no_change BEFORE UPDATE OR DELETE ON ledger_transfer "
     "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()",
 ]
+
+# --- SIM cards ------------------------------------------------------------------------------
+
+sim_batch = Table(
+    "sim_batch",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("card_count", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+sim_card = Table(
+    "sim_card",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("iccid", String(20), nullable=False, unique=True),
+    Column("imsi", String(15), nullable=False, unique=True),
+    # AES-GCM (nonce + ciphertext) under the platform's secret key; never returned or logged.
+    Column("ki_enc", LargeBinary, nullable=False),
+    Column("opc_enc", LargeBinary, nullable=True),
+    Column("kind", String(10), nullable=False),
+    Column("msisdn", String(11), nullable=True, unique=True),
+    Column("region_code", String(6), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("batch_id", Uuid, ForeignKey("sim_batch.id"), nullable=False, index=True),
+    # Who holds it: the MVNO itself (holder_auth_id None) or a channel of its tree.
+    Column("holder_party_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("holder_auth_id", Uuid, ForeignKey("channel_authorisation.id"), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_sim_card_holder_party_id_state", "holder_party_id", "state"),
+    Index("ix_sim_card_mvno_id_state", "mvno_id", "state"),
+    info=TENANT,
+)
+
+stock_transfer = Table(
+    "stock_transfer",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("from_party_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("to_party_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("to_auth_id", Uuid, ForeignKey("channel_authorisation.id"), nullable=True),
+    Column("card_count", Integer, nullable=False),
+    Column("iccids", JSON, nullable=False),
+    Column("by_user", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)

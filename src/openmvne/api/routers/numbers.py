@@ -10,6 +10,7 @@ from openmvne import clock
 from openmvne.api import presenters, tmf
 from openmvne.api.auth import caller, database
 from openmvne.api.ratelimit import TokenBucket
+from openmvne.api.routers.sims import sim_resource
 from openmvne.api.schemas import Decision
 from openmvne.api.schemas_numbers import (
     AllocationRequestCreate,
@@ -25,7 +26,7 @@ from openmvne.domain.numbers import BLOCK_SIZE, NumberRange, NumberState, parse_
 from openmvne.domain.patterns import compile_pattern
 from openmvne.errors import InvalidInput
 from openmvne.services import number_lifecycle as life
-from openmvne.services import number_lookup, number_search, number_supply
+from openmvne.services import number_lookup, number_search, number_supply, sims
 
 V1 = presenters.OPENMVNE
 router = APIRouter(tags=["Numbers"])
@@ -443,8 +444,19 @@ def list_numbers(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
-    rows, total = life.list_numbers(db, actor.scope, params.filters, params.offset, params.limit)
+    filters = dict(params.filters)
+    spec = filters.pop("resourceSpecification.id", filters.pop("resourceSpecification", "msisdn"))
     base = tmf.base_url(request)
+    if spec == "sim":  # SIM cards live in the same inventory, under their own specification
+        cards, count = sims.list_cards(db, actor.scope, filters, params.offset, params.limit)
+        return tmf.list_response([sim_resource(c, base) for c in cards], count, params)
+    if spec != "msisdn":
+        raise InvalidInput(
+            "resourceSpecification is msisdn or sim",
+            code="bad_filter_value",
+            field="resourceSpecification",
+        )
+    rows, total = life.list_numbers(db, actor.scope, filters, params.offset, params.limit)
     return tmf.list_response([presenters.number_resource(r, base) for r in rows], total, params)
 
 
@@ -460,6 +472,9 @@ def get_number(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    if not msisdn.isdigit() or len(msisdn) != 11:  # an ICCID: a SIM card resource
+        card = sims.get_card(db, actor.scope, msisdn)
+        return tmf.item_response(sim_resource(card, tmf.base_url(request)), fields)
     item = life.describe(db, actor, msisdn)
     return tmf.item_response(presenters.number_resource(item, tmf.base_url(request)), fields)
 

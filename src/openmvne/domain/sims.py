@@ -1,0 +1,132 @@
+"""SIM cards (domain.md §2): ICCID and IMSI checks, the host network they belong to, kinds
+and states. A card's secret (Ki/OPc) is imported, kept encrypted and never leaves."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from stdnum import luhn
+
+from openmvne.domain.numbers import HostNetwork
+from openmvne.errors import Conflict
+
+ICCID_ISSUERS: dict[str, HostNetwork] = {
+    "898600": HostNetwork.MOBILE,
+    "898602": HostNetwork.MOBILE,
+    "898604": HostNetwork.MOBILE,
+    "898607": HostNetwork.MOBILE,
+    "898601": HostNetwork.UNICOM,
+    "898606": HostNetwork.UNICOM,
+    "898609": HostNetwork.UNICOM,
+    "898603": HostNetwork.TELECOM,
+    "898611": HostNetwork.TELECOM,
+}
+IMSI_MNC: dict[str, HostNetwork] = {
+    "00": HostNetwork.MOBILE,
+    "02": HostNetwork.MOBILE,
+    "04": HostNetwork.MOBILE,
+    "07": HostNetwork.MOBILE,
+    "08": HostNetwork.MOBILE,
+    "01": HostNetwork.UNICOM,
+    "06": HostNetwork.UNICOM,
+    "09": HostNetwork.UNICOM,
+    "03": HostNetwork.TELECOM,
+    "05": HostNetwork.TELECOM,
+    "11": HostNetwork.TELECOM,
+}
+_ICCID = re.compile(r"^[0-9A-F]{19,20}$")
+_IMSI = re.compile(r"^460\d{12}$")
+_SECRET = re.compile(r"^[0-9A-Fa-f]{32}$")
+
+
+class CardKind(StrEnum):
+    PREBOUND = "prebound"  # 成卡: number bound at the factory
+    BLANK = "blank"  # 白卡: number bound at sale
+
+
+class CardState(StrEnum):
+    IN_STOCK = "inStock"
+    SOLD = "sold"
+    ACTIVE = "active"
+    REPLACED = "replaced"
+    LOST = "reportedLost"
+    FAULTY = "faulty"
+    DESTROYED = "destroyed"
+
+
+_MOVES: dict[CardState, frozenset[CardState]] = {
+    CardState.IN_STOCK: frozenset({CardState.SOLD, CardState.FAULTY, CardState.DESTROYED}),
+    CardState.SOLD: frozenset({CardState.ACTIVE, CardState.FAULTY}),
+    CardState.ACTIVE: frozenset({CardState.REPLACED, CardState.LOST, CardState.FAULTY}),
+    CardState.LOST: frozenset({CardState.ACTIVE, CardState.REPLACED}),
+    CardState.FAULTY: frozenset({CardState.REPLACED, CardState.DESTROYED}),
+    CardState.REPLACED: frozenset({CardState.DESTROYED}),
+    CardState.DESTROYED: frozenset(),
+}
+
+
+def check_card_move(current: CardState, target: CardState, iccid: str) -> None:
+    if target not in _MOVES[current]:
+        raise Conflict(
+            f"card {iccid} is {current.value}; it cannot become {target.value}",
+            code="card_state_conflict",
+            field="state",
+        )
+
+
+def iccid_problem(iccid: str) -> str | None:
+    """Why an ICCID is refused, or None. 20-digit ICCIDs carry a Luhn check digit (E.118);
+    legacy 19-character or hexadecimal ones are accepted on import without one."""
+    if not _ICCID.match(iccid):
+        return "an ICCID is 19-20 characters 0-9/A-F"
+    if not iccid.startswith("8986"):
+        return "not a Chinese ICCID (89 86 …)"
+    if iccid.isdigit() and len(iccid) == 20 and not luhn.is_valid(iccid):
+        return "bad ICCID check digit"
+    if iccid[:6] not in ICCID_ISSUERS:
+        return f"unknown ICCID issuer {iccid[:6]}"
+    return None
+
+
+def imsi_problem(imsi: str) -> str | None:
+    if not _IMSI.match(imsi):
+        return "an IMSI is 460 + MNC (2) + MSIN (10), 15 digits"
+    if imsi[3:5] not in IMSI_MNC:
+        return f"unknown MNC {imsi[3:5]}"
+    return None
+
+
+def secret_problem(value: str, name: str) -> str | None:
+    return None if _SECRET.match(value) else f"{name} is 32 hexadecimal characters"
+
+
+@dataclass(frozen=True)
+class CardLine:
+    """One line of a card factory file, as read."""
+
+    line_no: int
+    iccid: str
+    imsi: str
+    ki: str
+    opc: str
+    kind: str
+    msisdn: str
+    region: str
+
+
+def host_problems(line: CardLine, host: HostNetwork) -> list[str]:
+    """Both identifiers must belong to the batch's host network."""
+    problems = []
+    if ICCID_ISSUERS.get(line.iccid[:6]) not in (None, host):
+        problems.append(f"ICCID issuer {line.iccid[:6]} is not {host.value}'s")
+    if IMSI_MNC.get(line.imsi[3:5]) not in (None, host):
+        problems.append(f"IMSI MNC {line.imsi[3:5]} is not {host.value}'s")
+    return problems
+
+
+def make_iccid(issuer: str, serial: int) -> str:
+    """A valid 20-digit ICCID: issuer (6) + serial (13) + Luhn check digit."""
+    body = f"{issuer}{serial:013d}"
+    return body + luhn.calc_check_digit(body)
