@@ -232,3 +232,35 @@ def test_catalog_commands(env: dict[str, str], tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert "not_found" in missing.stderr
     assert mvne(env, "catalog", "alerts").returncode == 0
+
+
+def test_sims_commands(env: dict[str, str], tmp_path: Path) -> None:
+    assert mvne(env, "db", "upgrade").returncode == 0
+    assert mvne(env, "demo", "seed").returncode == 0
+    cards = tmp_path / "cards.csv"
+    made = mvne(
+        env,
+        "sims",
+        "generate-factory-file",
+        "--count",
+        "50",
+        "--out",
+        str(cards),
+        "--start",
+        "900000",
+    )
+    assert made.returncode == 0, made.stderr
+    hosts = mvne(env, "org", "list", "--kind", "hostNetwork").stdout
+    unicom = [w for w in hosts.split() if w.startswith("org_")][-1]
+    mvnos = mvne(env, "org", "list", "--kind", "mvno").stdout
+    first = next(w for w in mvnos.split() if w.startswith("org_"))
+    imported = mvne(env, "sims", "import", str(cards), "--mvno", first, "--host", unicom)
+    assert imported.returncode == 0, imported.stderr
+    assert "50 cards imported" in imported.stdout
+    secret = cards.read_text().splitlines()[1].split(",")[2]
+    again = mvne(env, "sims", "import", str(cards), "--mvno", first, "--host", unicom)
+    assert again.returncode == 1
+    assert "bad_card_file" in again.stderr
+    assert secret not in again.stderr + again.stdout + imported.stdout  # Ki never printed
+    stock = mvne(env, "sims", "stock")
+    assert "inStock" in stock.stdout

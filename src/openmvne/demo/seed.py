@@ -22,6 +22,7 @@ from openmvne.domain.catalog import OfferKind, PriceModel, RevenueTier, UnitRate
 from openmvne.domain.channels import ChannelLevel, Transition
 from openmvne.domain.numbers import BLOCK_SIZE, HostNetwork, NumberRange
 from openmvne.domain.parties import OrgKind, PartnerType, Role
+from openmvne.domain.sims import CardLine, make_iccid
 from openmvne.money import parse_rate_fen
 from openmvne.services import (
     catalog,
@@ -30,6 +31,7 @@ from openmvne.services import (
     number_lifecycle,
     number_supply,
     parties,
+    sims,
     users,
 )
 
@@ -201,6 +203,7 @@ def seed(db: Database, seed_value: int = 2016) -> World:
                 _grant(db, op, mvno["id"], outlet, ChannelLevel.OUTLET, city, sub)
 
     _catalog(db, op, world, province_agents["440000"])
+    _cards(db, op, world, province_agents["440000"], outlets["440300"][0])
     lines = _lines_in_service(db, op, rng)
     _money(db, op, outlets, lines, rng)
     first_mvno = world.mvnos[MVNOS[0][0]]
@@ -342,6 +345,68 @@ def _catalog(db: Database, op: Actor, world: World, guangdong_agent: uuid.UUID) 
 def _first_brand(db: Database, op: Actor, mvno_id: uuid.UUID) -> uuid.UUID:
     brands, _ = catalog.list_brands(db, op.scope, 0, 100)
     return next(b["id"] for b in brands if b["mvno_id"] == mvno_id)  # type: ignore[no-any-return]
+
+
+def _cards(db: Database, op: Actor, world: World, agent: uuid.UUID, outlet: uuid.UUID) -> None:
+    """A factory batch for the first MVNO, released down one branch of its tree."""
+    mvno = world.mvnos[MVNOS[0][0]]
+    lines = [
+        CardLine(
+            i + 2,
+            make_iccid("898601", 7_000_000 + i),
+            f"46001{7_000_000 + i:010d}",
+            f"{i:032x}",
+            f"{i + 1:032x}",
+            "blank",
+            "",
+            "",
+        )
+        for i in range(300)
+    ]
+    sims.import_batch(
+        db,
+        op,
+        mvno_id=mvno,
+        host_id=world.hosts["China Unicom"],
+        name="2016-11 星河卡 第一批",
+        lines=lines,
+    )
+    edges = {
+        (e["party_id"], e["mvno_id"]): e
+        for e in channels.list_authorisations(db, op.scope, {}, 0, 1000)[0]
+    }
+    agent_edge = edges[(agent, mvno)]
+    national = agent_edge["parent_id"]
+    iccids = [line.iccid for line in lines]
+    sims.transfer(db, op, mvno_id=mvno, to_auth_id=national, iccids=iccids[:200])
+    sims.transfer(
+        db,
+        op,
+        mvno_id=mvno,
+        from_auth_id=national,
+        to_auth_id=agent_edge["id"],
+        iccids=iccids[:100],
+    )
+    city = next(
+        e for (party, m), e in edges.items() if m == mvno and e["parent_id"] == agent_edge["id"]
+    )
+    sims.transfer(
+        db,
+        op,
+        mvno_id=mvno,
+        from_auth_id=agent_edge["id"],
+        to_auth_id=city["id"],
+        iccids=iccids[:50],
+    )
+    outlet_edge = edges[(outlet, mvno)]
+    sims.transfer(
+        db,
+        op,
+        mvno_id=mvno,
+        from_auth_id=city["id"],
+        to_auth_id=outlet_edge["id"],
+        iccids=iccids[:20],
+    )
 
 
 def _money(

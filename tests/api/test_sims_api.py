@@ -1,0 +1,152 @@
+"""Cards over HTTP: import, transfers, stock, sleeves, TMF639, scope, secrets."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from openmvne import ids
+from openmvne.domain.sims import make_iccid
+from openmvne.services import parties
+from tests.api.test_conventions import assert_problem
+from tests.conftest import Backend
+from tests.numbers_world import NumbersWorld, build_numbers
+from tests.services.test_sims import KI, blank, factory
+from tests.world import auth_header
+
+V1 = "/openmvne/v1"
+RESOURCE = "/tmf-api/resourceInventoryManagement/v4/resource"
+
+
+@pytest.fixture
+def nw(backend: Backend) -> NumbersWorld:
+    nw = build_numbers(backend.db)
+    parties.add_brand(
+        backend.db,
+        nw.w.op,
+        nw.w.org["m1"],
+        "星河卡",
+        "4001-170-170",
+        highlights=["全国流量不限速", "来电显示免费"],
+    )
+    return nw
+
+
+def _import(
+    http: httpx.Client, nw: NumbersWorld, rows: list[list[str]], **params: str
+) -> httpx.Response:
+    return http.post(
+        f"{V1}/simBatches",
+        headers=auth_header(nw.w, "mvnoAdmin"),
+        params=params,
+        json={
+            "name": "第一批",
+            "hostId": ids.to_public("organization", nw.w.org["host"]),
+            "csv": factory(rows),
+        },
+    )
+
+
+def test_import_transfer_and_print(http: httpx.Client, nw: NumbersWorld) -> None:
+    w = nw.w
+    prebound = [
+        make_iccid("898601", 50),
+        "460010000000050",
+        KI,
+        KI,
+        "prebound",
+        f"{nw.m1_blocks[0]}8888",
+        "440300",
+    ]
+    created = _import(http, nw, [blank(1), blank(2), blank(3), prebound])
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["cardCount"] == 4
+    assert KI not in created.text.lower()
+    mvno = auth_header(w, "mvnoAdmin")
+    moved = http.post(
+        f"{V1}/stockTransfers",
+        headers=mvno,
+        json={
+            "toId": ids.to_public("channel_authorisation", w.auth["a_n"]),
+            "ranges": [{"first": make_iccid("898601", 1), "last": make_iccid("898601", 3)}],
+        },
+    )
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["cardCount"] == 3
+    sleeves = http.get(f"{moved.json()['href']}/sleeves", headers=mvno)
+    assert sleeves.status_code == 200
+    assert "星河卡" in sleeves.text
+    assert "4001-170-170" in sleeves.text
+    assert "全国流量不限速" in sleeves.text
+    batch_sleeves = http.get(f"{body['href']}/sleeves", headers=mvno).text
+    number = prebound[5]
+    assert f"{number[:3]} {number[3:7]} {number[7:]}" in batch_sleeves
+    cards = http.get(
+        RESOURCE, headers=auth_header(w, "nationalAdmin"), params={"resourceSpecification": "sim"}
+    ).json()
+    assert len(cards) == 3
+    assert all("ki" not in {k.lower() for k in c} for c in cards)
+    one = http.get(f"{RESOURCE}/{make_iccid('898601', 1)}", headers=auth_header(w, "mvnoAdmin"))
+    assert one.json()["resourceSpecification"]["id"] == "sim"
+    for who in ("mvno2Admin", "partnerAdmin", "outletClerk"):
+        assert (
+            http.get(
+                f"{RESOURCE}/{make_iccid('898601', 1)}", headers=auth_header(w, who)
+            ).status_code
+            == 404
+        )
+    stock = http.get(f"{V1}/simStock", headers=mvno).json()
+    assert {(s["holderId"], s["count"]) for s in stock} == {
+        (ids.to_public("organization", w.org["m1"]), 1),
+        (ids.to_public("organization", w.org["n"]), 3),
+    }
+
+
+def test_bad_imports_and_transfers(http: httpx.Client, nw: NumbersWorld) -> None:
+    w = nw.w
+    bad = _import(http, nw, [blank(1), blank(1)])
+    problem = assert_problem(bad, 422, "bad_card_file")
+    assert problem["rejects"][0]["line"] == 3
+    header = http.post(
+        f"{V1}/simBatches",
+        headers=auth_header(w, "mvnoAdmin"),
+        json={
+            "name": "x",
+            "hostId": ids.to_public("organization", w.org["host"]),
+            "csv": "a,b\n1,2\n",
+        },
+    )
+    assert_problem(header, 400, "bad_card_file_header")
+    assert _import(http, nw, [blank(1), blank(1)], skipInvalid="true").json()["cardCount"] == 1
+    refused = http.post(
+        f"{V1}/stockTransfers",
+        headers=auth_header(w, "mvnoAdmin"),
+        json={
+            "toId": ids.to_public("channel_authorisation", w.auth["a_p1"]),
+            "iccids": [make_iccid("898601", 1)],
+        },
+    )
+    assert_problem(refused, 403, "not_along_the_tree")
+    none = http.post(
+        f"{V1}/stockTransfers",
+        headers=auth_header(w, "partnerAdmin"),
+        json={
+            "toId": ids.to_public("channel_authorisation", w.auth["a_o1"]),
+            "iccids": [make_iccid("898601", 1)],
+        },
+    )
+    assert_problem(none, 409, "cards_not_held")
+    assert_problem(
+        http.post(
+            f"{V1}/simBatches",
+            headers=auth_header(w, "partnerAdmin"),
+            json={
+                "name": "x",
+                "hostId": ids.to_public("organization", w.org["host"]),
+                "csv": factory([blank(9)]),
+            },
+        ),
+        403,
+        "role_required",
+    )
