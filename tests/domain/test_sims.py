@@ -81,3 +81,12 @@ def test_card_states() -> None:
         check_card_move(CardState.DESTROYED, CardState.ACTIVE, "x")
     with pytest.raises(Conflict):
         check_card_move(CardState.IN_STOCK, CardState.ACTIVE, "x")
+
+
+@given(st.text(alphabet="0123456789", min_size=2, max_size=22))
+def test_our_luhn_agrees_with_stdnum(digits: str) -> None:
+    from stdnum import luhn
+
+    from openmvne.domain.sims import luhn_valid
+
+    assert luhn_valid(digits) == luhn.is_valid(digits)

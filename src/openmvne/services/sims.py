@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from openmvne import clock, ids, secrets_box
 from openmvne.db import audit
 from openmvne.db import tables as t
+from openmvne.db.bulk import insert_rows
 from openmvne.db.engine import Database
 from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
@@ -172,7 +173,7 @@ def import_batch(
                 }
                 for line in good[start : start + CHUNK]
             ]
-            conn.execute(insert(card), rows)
+            insert_rows(conn, card, rows)
             if progress:
                 progress(len(rows))
         audit.record(
@@ -311,8 +312,8 @@ def transfer(
             )
             receiver_party = receiver_edge["party_id"]
         _check_route(sender_edge, receiver_edge, mvno)
-        held = _held(conn, mvno, sender_party, wanted, spans)
-        if not held:
+        moving = sorted(set(wanted) | set(_in_ranges(conn, mvno, sender_party, spans)))
+        if not moving:
             raise Conflict(
                 "none of those cards is in stock with the sender",
                 code="cards_not_held",
@@ -320,12 +321,14 @@ def transfer(
             )
         now = clock.now()
         moved = 0
-        for start in range(0, len(held), CHUNK):
-            chunk = [h[0] for h in held[start : start + CHUNK]]
+        for start in range(0, len(moving), CHUNK):
+            # Move only what the sender holds in stock: the check and the move are one
+            # statement, so overlapping transfers cannot both take a card.
             done = conn.execute(
                 update(card)
                 .where(
-                    card.c.id.in_(chunk),
+                    card.c.iccid.in_(moving[start : start + CHUNK]),
+                    card.c.mvno_id == mvno,
                     card.c.holder_party_id == sender_party,
                     card.c.state == CardState.IN_STOCK.value,
                 )
@@ -336,11 +339,14 @@ def transfer(
                 )
             )
             moved += done.rowcount
-        if moved != len(held):  # a concurrent transfer took some: all or nothing
+        if moved != len(moving):  # some were not the sender's to move: all or nothing
+            missing = _not_held(conn, moving, receiver_party)
             raise Conflict(
-                "some cards moved meanwhile; nothing was transferred",
+                f"{len(missing)} cards are not in stock with the sender, e.g. "
+                f"{missing[0] if missing else '?'}; nothing was transferred",
                 code="cards_not_held",
                 field="iccids",
+                notHeld=missing[:100],
             )
         transfer_id = ids.new_id()
         record = {
@@ -350,7 +356,7 @@ def transfer(
             "to_party_id": receiver_party,
             "to_auth_id": receiver_edge["id"] if receiver_edge else None,
             "card_count": moved,
-            "iccids": [h[1] for h in held],
+            "iccids": moving,
             "by_user": actor.username,
             "created_at": now,
         }
@@ -429,39 +435,10 @@ def _check_route(
         )
 
 
-def _held(
-    conn: Connection,
-    mvno: uuid.UUID,
-    holder: uuid.UUID,
-    wanted: list[str],
-    spans: list[tuple[str, str]],
-) -> list[tuple[uuid.UUID, str]]:
-    base = select(card.c.id, card.c.iccid, card.c.holder_party_id, card.c.state).where(
-        card.c.mvno_id == mvno
-    )
-    rows: dict[str, Any] = {}
-    for start in range(0, len(wanted), CHUNK):
-        for r in conn.execute(
-            unscoped(
-                base.where(card.c.iccid.in_(wanted[start : start + CHUNK])),
-                "holding is checked below",
-            )
-        ):
-            rows[r.iccid] = r
-    missing = [
-        i
-        for i in wanted
-        if i not in rows
-        or rows[i].holder_party_id != holder
-        or rows[i].state != CardState.IN_STOCK.value
-    ]
-    if missing:
-        raise Conflict(
-            f"{len(missing)} cards are not in stock with the sender, e.g. {missing[0]}",
-            code="cards_not_held",
-            field="iccids",
-            notHeld=missing[:100],
-        )
+def _in_ranges(
+    conn: Connection, mvno: uuid.UUID, holder: uuid.UUID, spans: list[tuple[str, str]]
+) -> list[str]:
+    found: list[str] = []
     for first, last in spans:
         if len(first) != len(last) or first > last:
             raise InvalidInput(
@@ -469,19 +446,39 @@ def _held(
                 code="bad_range",
                 field="ranges",
             )
-        for r in conn.execute(
-            unscoped(
-                base.where(
-                    card.c.iccid >= first.upper(),
-                    card.c.iccid <= last.upper(),
-                    card.c.holder_party_id == holder,
-                    card.c.state == CardState.IN_STOCK.value,
-                ),
-                "the sender's own stock",
-            )
-        ):
-            rows[r.iccid] = r
-    return sorted((r.id, r.iccid) for r in rows.values())
+        found.extend(
+            conn.execute(
+                unscoped(
+                    select(card.c.iccid).where(
+                        card.c.iccid >= first.upper(),
+                        card.c.iccid <= last.upper(),
+                        card.c.mvno_id == mvno,
+                        card.c.holder_party_id == holder,
+                        card.c.state == CardState.IN_STOCK.value,
+                    ),
+                    "the sender's own stock",
+                )
+            ).scalars()
+        )
+    return found
+
+
+def _not_held(conn: Connection, iccids: list[str], moved_to: uuid.UUID) -> list[str]:
+    """After a refused move (rolled back by the caller): which cards were not the sender's."""
+    moved: set[str] = set()
+    for start in range(0, len(iccids), CHUNK):
+        moved.update(
+            conn.execute(
+                unscoped(
+                    select(card.c.iccid).where(
+                        card.c.iccid.in_(iccids[start : start + CHUNK]),
+                        card.c.holder_party_id == moved_to,
+                    ),
+                    "explaining a refusal",
+                )
+            ).scalars()
+        )
+    return [i for i in iccids if i not in moved]
 
 
 def stock(db: Database, scope: Scope) -> list[dict[str, Any]]:
