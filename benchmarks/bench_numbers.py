@@ -260,7 +260,8 @@ def run() -> None:
             )
             reserve = _in_child("reserve", url)
             print(
-                f"[{label}] reservations, one client: {reserve['per_s']:,.0f}/s; baseline bare "
+                f"[{label}] reservations, one client: {reserve['per_s']:,.0f}/s, four clients "
+                f"{reserve['four_clients_per_s']:,.0f}/s; baseline bare "
                 f"durable insert {reserve['baseline_bare_write_per_s']:,.0f}/s; ratio "
                 f"{reserve['per_s'] / reserve['baseline_bare_write_per_s']:.2f}"
             )

@@ -258,3 +258,26 @@ def test_ledger_state_machine(backend: Backend) -> None:
         suppress_health_check=list(HealthCheck),
     )
     runner().runTest()
+
+
+def test_a_voided_hold_moves_nothing(mw: MoneyWorld, db: Database) -> None:
+    """Found by the state machine: a void's record must not count as a posted movement."""
+    import uuid
+
+    w = mw.nw.w
+    money.recharge(
+        db,
+        w.actor["outletClerk"],
+        msisdn=mw.line1,
+        amount_fen=1,
+        channel_order_number="V",
+        idempotency_key="v",
+    )
+    held = money.hold(
+        db, w.actor["mvnoAdmin"], msisdn=mw.line1, amount_fen=1, seconds=60, idempotency_key="vh"
+    )
+    money.resolve(
+        db, w.actor["mvnoAdmin"], uuid.UUID(held["holdId"]), post_fen=None, idempotency_key="vv"
+    )
+    assert money.balance_of(db, w.actor["mvnoAdmin"], mw.line1)["balanceFen"] == 1
+    assert money.check(db) == []

@@ -48,8 +48,10 @@ class TransferCode(StrEnum):
 
 
 class TransferStatus(StrEnum):
-    POSTED = "posted"
-    PENDING = "pending"
+    POSTED = "posted"  # moved money (a plain transfer, or the posted part of a hold)
+    PENDING = "pending"  # a hold
+    VOIDED = "voided"  # the record that released a hold: it moved nothing
+    EXPIRED = "expired"  # the same, when the hold ran out of time
 
 
 def check_amount(amount_fen: object, field: str = "amountFen") -> int:

@@ -23,7 +23,13 @@ from openmvne.domain.channels import AuthorisationStatus
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound
 from openmvne.services import cost_chain
-from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
+from openmvne.services.common import (
+    Filter,
+    as_public_id,
+    fetch_visible,
+    get_one,
+    list_page,
+)
 
 o = t.organization
 br = t.brand
@@ -101,8 +107,7 @@ def list_brands(
 
 
 def get_brand(db: Database, scope: Scope, brand_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, br, scope, brand_id, what="brand")
+    return get_one(db, scope, br, brand_id, what="brand")
 
 
 # --- host averages and wholesale price lists ----------------------------------------------------
@@ -327,8 +332,7 @@ def list_price_lists(
 
 
 def get_price_list(db: Database, scope: Scope, list_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, wpl, scope, list_id, what="price list")
+    return get_one(db, scope, wpl, list_id, what="price list")
 
 
 def review_reminders(db: Database, scope: Scope, within_days: int = 60) -> list[dict[str, Any]]:
@@ -537,14 +541,13 @@ def retire_offer(db: Database, actor: Actor, offering_id: uuid.UUID) -> dict[str
 def list_offers(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(po), po, scope), filters, OFFER_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[po.c.id], offset=offset, limit=limit)
+    return list_page(
+        db, scope, po, filters, OFFER_FILTERS, order_by=[po.c.id], offset=offset, limit=limit
+    )
 
 
 def get_offer(db: Database, scope: Scope, offering_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, po, scope, offering_id, what="offering")
+    return get_one(db, scope, po, offering_id, what="offering")
 
 
 def offer_cost(
@@ -771,14 +774,13 @@ def _publish(conn: Connection, design: dict[str, Any], now: Any) -> uuid.UUID:
 def list_designs(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(pd), pd, scope), filters, DESIGN_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[pd.c.id], offset=offset, limit=limit)
+    return list_page(
+        db, scope, pd, filters, DESIGN_FILTERS, order_by=[pd.c.id], offset=offset, limit=limit
+    )
 
 
 def get_design(db: Database, scope: Scope, design_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, pd, scope, design_id, what="package design")
+    return get_one(db, scope, pd, design_id, what="package design")
 
 
 def design_cost(db: Database, scope: Scope, design_id: uuid.UUID) -> rules.CostChain:

@@ -29,7 +29,14 @@ from openmvne.domain.channels import (
 )
 from openmvne.domain.parties import OrgKind
 from openmvne.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from openmvne.services.common import Filter, apply_filters, as_bool, as_public_id, fetch_visible
+from openmvne.services.common import (
+    Filter,
+    apply_filters,
+    as_bool,
+    as_public_id,
+    fetch_visible,
+    get_one,
+)
 
 ca = t.channel_authorisation
 o = t.organization
@@ -351,8 +358,7 @@ def _blacklist_party(
 
 
 def get_authorisation(db: Database, scope: Scope, auth_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, ca, scope, auth_id, what="channel authorisation")
+    return get_one(db, scope, ca, auth_id, what="channel authorisation")
 
 
 def list_authorisations(

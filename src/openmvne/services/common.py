@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Select, Table, select
+from sqlalchemy import Column, ColumnElement, Connection, Select, Table, select
 
 from openmvne import ids
+from openmvne.db.engine import Database
+from openmvne.db.listing import page
 from openmvne.db.scoping import scoped
 from openmvne.domain.access import Scope
 from openmvne.errors import InvalidInput, NotFound
@@ -74,3 +76,28 @@ def apply_filters(
             ) from exc
         stmt = stmt.where(column == value)
     return stmt
+
+
+def list_page(
+    db: Database,
+    scope: Scope,
+    table: Table,
+    filters: Mapping[str, str],
+    allowed: Mapping[str, Filter],
+    *,
+    order_by: Sequence[ColumnElement[Any]],
+    offset: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a tenant table, as the scope sees it, with equality filters."""
+    stmt = apply_filters(scoped(select(table), table, scope), filters, allowed)
+    with db.read() as conn:
+        return page(conn, stmt, order_by=order_by, offset=offset, limit=limit)
+
+
+def get_one(
+    db: Database, scope: Scope, table: Table, object_id: uuid.UUID, *, what: str
+) -> dict[str, Any]:
+    """One row the scope may see, in a read transaction of its own; else NotFound."""
+    with db.read() as conn:
+        return fetch_visible(conn, table, scope, object_id, what=what)

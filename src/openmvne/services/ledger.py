@@ -161,6 +161,13 @@ def transfer(
     return transfer_id
 
 
+RESOLUTION_STATUS = {
+    TransferCode.POST: TransferStatus.POSTED,
+    TransferCode.VOID: TransferStatus.VOIDED,
+    TransferCode.EXPIRE: TransferStatus.EXPIRED,
+}
+
+
 def resolve_hold(
     conn: Connection, hold_id: uuid.UUID, code: TransferCode, post_fen: int = 0
 ) -> uuid.UUID:
@@ -183,7 +190,7 @@ def resolve_hold(
                 "amount_fen": post_fen if code is TransferCode.POST else amount,
                 "code": code.value,
                 "reference": hold["reference"],
-                "status": TransferStatus.POSTED.value,
+                "status": RESOLUTION_STATUS[code].value,
                 "pending_id": hold_id,
                 "expires_at": None,
                 "mvno_id": hold["mvno_id"],

@@ -23,7 +23,14 @@ from openmvne.domain.access import Actor, Scope
 from openmvne.domain.numbers import Msisdn, NumberState, check_move, parse_msisdn
 from openmvne.domain.parties import Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound
-from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
+from openmvne.services.common import (
+    Filter,
+    apply_filters,
+    as_public_id,
+    fetch_visible,
+    get_one,
+    list_page,
+)
 from openmvne.services.number_common import load_bitmap, may_sell, policy, rules, store_taken
 
 n = t.number
@@ -270,16 +277,22 @@ def _end(conn: Connection, reservation: Mapping[str, Any], status: str) -> int:
 
 
 def get_reservation(db: Database, scope: Scope, reservation_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, rsv, scope, reservation_id, what="reservation")
+    return get_one(db, scope, rsv, reservation_id, what="reservation")
 
 
 def list_reservations(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(rsv), rsv, scope), filters, RESERVATION_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[rsv.c.id], offset=offset, limit=limit)
+    return list_page(
+        db,
+        scope,
+        rsv,
+        filters,
+        RESERVATION_FILTERS,
+        order_by=[rsv.c.id],
+        offset=offset,
+        limit=limit,
+    )
 
 
 def _one(conn: Connection, msisdn: str) -> tuple[Msisdn, dict[str, Any], dict[str, Any] | None]:

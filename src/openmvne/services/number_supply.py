@@ -31,7 +31,15 @@ from openmvne.domain.numbers import (
 )
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from openmvne.services.common import Filter, apply_filters, as_bool, as_public_id, fetch_visible
+from openmvne.services.common import (
+    Filter,
+    apply_filters,
+    as_bool,
+    as_public_id,
+    fetch_visible,
+    get_one,
+    list_page,
+)
 from openmvne.services.number_common import EMPTY, forget_policy, policy_row
 
 seg = t.number_segment
@@ -411,14 +419,13 @@ def allocate_now(
 def list_requests(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(req), req, scope), filters, REQUEST_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[req.c.id], offset=offset, limit=limit)
+    return list_page(
+        db, scope, req, filters, REQUEST_FILTERS, order_by=[req.c.id], offset=offset, limit=limit
+    )
 
 
 def get_request(db: Database, scope: Scope, request_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, req, scope, request_id, what="allocation request")
+    return get_one(db, scope, req, request_id, what="allocation request")
 
 
 # --- sale rights ----------------------------------------------------------------------------
@@ -517,14 +524,20 @@ def revoke_sale_right(db: Database, actor: Actor, right_id: uuid.UUID) -> dict[s
 def list_sale_rights(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(sr), sr, scope), filters, SALE_RIGHT_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[sr.c.first_number], offset=offset, limit=limit)
+    return list_page(
+        db,
+        scope,
+        sr,
+        filters,
+        SALE_RIGHT_FILTERS,
+        order_by=[sr.c.first_number],
+        offset=offset,
+        limit=limit,
+    )
 
 
 def get_sale_right(db: Database, scope: Scope, right_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, sr, scope, right_id, what="sale right")
+    return get_one(db, scope, sr, right_id, what="sale right")
 
 
 # --- policy and pretty-number rules --------------------------------------------------------

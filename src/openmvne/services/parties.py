@@ -13,7 +13,6 @@ from openmvne import clock, ids
 from openmvne.db import audit
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
-from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain import regions
 from openmvne.domain.access import Action, Actor, Scope, ScopeKind, require
@@ -27,7 +26,13 @@ from openmvne.domain.parties import (
     check_organisation_shape,
 )
 from openmvne.errors import Conflict, Forbidden, InvalidInput
-from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
+from openmvne.services.common import (
+    Filter,
+    as_public_id,
+    fetch_visible,
+    get_one,
+    list_page,
+)
 
 o = t.organization
 ind = t.individual
@@ -136,16 +141,15 @@ def _refuse_duplicate_name(
 
 
 def get_organisation(db: Database, scope: Scope, org_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, o, scope, org_id, what="organization")
+    return get_one(db, scope, o, org_id, what="organization")
 
 
 def list_organisations(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(o), o, scope), filters, ORGANISATION_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[o.c.id], offset=offset, limit=limit)
+    return list_page(
+        db, scope, o, filters, ORGANISATION_FILTERS, order_by=[o.c.id], offset=offset, limit=limit
+    )
 
 
 def _require_manager(actor: Actor, row: Mapping[str, Any]) -> None:
@@ -254,16 +258,15 @@ def create_individual(
 
 
 def get_individual(db: Database, scope: Scope, person_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, ind, scope, person_id, what="individual")
+    return get_one(db, scope, ind, person_id, what="individual")
 
 
 def list_individuals(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(ind), ind, scope), filters, INDIVIDUAL_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[ind.c.id], offset=offset, limit=limit)
+    return list_page(
+        db, scope, ind, filters, INDIVIDUAL_FILTERS, order_by=[ind.c.id], offset=offset, limit=limit
+    )
 
 
 def update_individual(

@@ -15,7 +15,6 @@ from openmvne.db import audit
 from openmvne.db import tables as t
 from openmvne.db.bulk import insert_rows
 from openmvne.db.engine import Database
-from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain import regions
 from openmvne.domain.access import Actor, Scope, ScopeKind
@@ -33,7 +32,13 @@ from openmvne.domain.sims import (
     secret_problem,
 )
 from openmvne.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
-from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
+from openmvne.services.common import (
+    Filter,
+    as_public_id,
+    fetch_visible,
+    get_one,
+    list_page,
+)
 
 card = t.sim_card
 batch = t.sim_batch
@@ -526,9 +531,9 @@ def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> d
 def list_cards(
     db: Database, scope: Scope, filters: Mapping[str, str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = apply_filters(scoped(select(card), card, scope), filters, CARD_FILTERS)
-    with db.read() as conn:
-        return page(conn, stmt, order_by=[card.c.iccid], offset=offset, limit=limit)
+    return list_page(
+        db, scope, card, filters, CARD_FILTERS, order_by=[card.c.iccid], offset=offset, limit=limit
+    )
 
 
 def get_card(db: Database, scope: Scope, iccid: str) -> dict[str, Any]:
@@ -561,10 +566,8 @@ def cards_of(
 
 
 def get_batch(db: Database, scope: Scope, batch_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, batch, scope, batch_id, what="card batch")
+    return get_one(db, scope, batch, batch_id, what="card batch")
 
 
 def get_transfer(db: Database, scope: Scope, transfer_id: uuid.UUID) -> dict[str, Any]:
-    with db.read() as conn:
-        return fetch_visible(conn, st, scope, transfer_id, what="stock transfer")
+    return get_one(db, scope, st, transfer_id, what="stock transfer")
