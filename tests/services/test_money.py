@@ -281,3 +281,48 @@ def test_a_voided_hold_moves_nothing(mw: MoneyWorld, db: Database) -> None:
     )
     assert money.balance_of(db, w.actor["mvnoAdmin"], mw.line1)["balanceFen"] == 1
     assert money.check(db) == []
+
+
+def test_recharge_commission_down_the_outlets_chain(mw: MoneyWorld, db: Database) -> None:
+    """O1 sits under P1 under N in M1's tree: on 100 yuan, with the default scheme (3 % in
+    all), the outlet keeps 1.5 %, the province 1 %, the national contractor 0.5 %. An outlet
+    outside the MVNO's tree (M2's line) earns the outlet rate alone."""
+    from sqlalchemy import select
+
+    from openmvne.db import tables as t
+    from openmvne.db.scoping import unscoped
+
+    w = mw.nw.w
+    clerk = w.actor["outletClerk"]
+    money.recharge(
+        db,
+        clerk,
+        msisdn=mw.line1,
+        amount_fen=10_000,
+        channel_order_number="K1",
+        idempotency_key="k1",
+    )
+    money.pay_float(db, w.op, outlet_id=w.org["o1"], amount_fen=10_000, idempotency_key="f2")
+    money.recharge(
+        db,
+        clerk,
+        msisdn=mw.line2,
+        amount_fen=10_000,
+        channel_order_number="K2",
+        idempotency_key="k2",
+    )
+    la = t.ledger_account
+    with db.read() as conn:
+        earned = {
+            (r.mvno_id, r.owner_id): r.credits_posted
+            for r in conn.execute(
+                unscoped(select(la).where(la.c.kind == "channelCommission"), "test")
+            )
+        }
+    assert earned == {
+        (w.org["m1"], w.org["o1"]): 150,
+        (w.org["m1"], w.org["p1"]): 100,
+        (w.org["m1"], w.org["n"]): 50,
+        (w.org["m2"], w.org["o1"]): 150,
+    }
+    assert money.check(db) == []

@@ -108,7 +108,7 @@ def test_ki_never_leaves(nw: NumbersWorld, db: Database, caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     import_cards(db, nw, [blank(11)])
     card = sims.get_card(db, nw.w.op.scope, make_iccid("898601", 11))
-    from openmvne.api.routers.sims import sim_resource
+    from openmvne.api.presenters import sim_resource
 
     shown = repr(sim_resource(card, "http://x"))
     assert KI not in shown.lower()

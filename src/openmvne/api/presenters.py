@@ -344,3 +344,27 @@ def number_policy(row: dict[str, Any], base: str) -> dict[str, Any]:
         "reservationMinutes": row["reservation_minutes"],
         "prettyNumberRules": row["rules"],
     }
+
+
+def sim_resource(row: dict[str, Any], base: str) -> dict[str, Any]:
+    return {
+        "id": row["iccid"],
+        "href": f"{base}{RESOURCE}/resource/{row['iccid']}",
+        "@type": "PhysicalResource",
+        "@baseType": "Resource",
+        "name": row["iccid"],
+        "serialNumber": row["iccid"],
+        "resourceSpecification": {"id": "sim", "name": "SIM card"},
+        "resourceStatus": "available" if row["state"] == "inStock" else "reserved",
+        "cardState": row["state"],
+        "imsi": row["imsi"],
+        "kind": row["kind"],
+        "msisdn": row["msisdn"],
+        "regionCode": row["region_code"],
+        "batchId": ids.to_public("sim_batch", row["batch_id"]),
+        "holderId": ids.to_public("organization", row["holder_party_id"]),
+        "relatedParty": [
+            {"id": ids.to_public("organization", row["mvno_id"]), "role": "owner"},
+            {"id": ids.to_public("organization", row["holder_party_id"]), "role": "holder"},
+        ],
+    }

@@ -188,19 +188,21 @@ LEVEL_ORDER = [
 ]
 
 
+def tier_kept_bp(scheme: dict[str, int], chain: list[ChannelLevel]) -> list[int]:
+    """What each channel on a chain (top first) keeps: its rate less its child's rate; the
+    last one keeps its whole rate. Rates missing from the scheme count as zero."""
+    rates = [scheme.get(level.value, 0) for level in chain]
+    return [
+        max(0, rate - (rates[i + 1] if i + 1 < len(rates) else 0)) for i, rate in enumerate(rates)
+    ]
+
+
 def upstream_commission_bp(
     scheme: dict[str, int], ancestors: list[ChannelLevel], seller: ChannelLevel | None
 ) -> list[tuple[ChannelLevel, int]]:
-    """What each ancestor of the seller keeps: its rate minus the rate of the level below it
-    on the chain (the seller's own rate is the seller's margin, not a cost)."""
-    chain = [*ancestors, *([seller] if seller else [])]
-    kept = []
-    for i, level in enumerate(ancestors):
-        child = chain[i + 1] if i + 1 < len(chain) else None
-        mine = scheme.get(level.value, 0)
-        below = scheme.get(child.value, 0) if child else 0
-        kept.append((level, max(0, mine - below)))
-    return kept
+    """What each ancestor of the seller keeps (the seller's own share is its margin)."""
+    kept = tier_kept_bp(scheme, [*ancestors, *([seller] if seller else [])])
+    return list(zip(ancestors, kept[: len(ancestors)], strict=True))
 
 
 def check_not_inverted(chain: CostChain, what: str) -> None:

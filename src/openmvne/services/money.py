@@ -17,6 +17,7 @@ from openmvne.db.engine import Database
 from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain.access import Actor, ScopeKind
+from openmvne.domain.catalog import tier_kept_bp
 from openmvne.domain.channels import AuthorisationStatus, ChannelLevel
 from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
@@ -29,7 +30,8 @@ o = t.organization
 ca = t.channel_authorisation
 ro = t.recharge_order
 WHY = "cross-brand recharge: any outlet may learn a number's brand and credit it"
-DEFAULT_RECHARGE_BP = {"national": 100, "province": 150, "prefecture": 200, "outlet": 300}
+# The top tier's rate is what the MVNO pays in all; each tier keeps its rate less its child's.
+DEFAULT_RECHARGE_BP = {"national": 300, "province": 250, "prefecture": 200, "outlet": 150}
 TRANSFER_FILTERS: dict[str, Filter] = {
     "code": (t.ledger_transfer.c.code, str),
     "mvnoId": (t.ledger_transfer.c.mvno_id, as_public_id("organization")),
@@ -171,11 +173,10 @@ def _commissions(
         )
     }
     chain = [rows[i] for i in chain_ids]
+    kept = tier_kept_bp(rates, [ChannelLevel(node.level) for node in chain])
     paid = []
-    for i, node in enumerate(chain):
-        mine = rates.get(ChannelLevel(node.level).value, 0)
-        below = rates.get(ChannelLevel(chain[i + 1].level).value, 0) if i + 1 < len(chain) else 0
-        share = amount_fen * max(0, mine - below) // 10_000
+    for node, bp in zip(chain, kept, strict=True):
+        share = amount_fen * bp // 10_000
         if share:
             paid.append((node.party_id, share))
     return paid

@@ -312,8 +312,10 @@ def transfer(
         if to_auth_id is None:
             receiver_party, receiver_edge = mvno, None
         else:
+            # The receiving edge must be in the MVNO's tree; a sender's own children and its
+            # parent may lie outside what the sender may list, so look in the MVNO's scope.
             receiver_edge = fetch_visible(
-                conn, ca, _tree_scope(actor, mvno), to_auth_id, what="channel", field="toId"
+                conn, ca, Scope(ScopeKind.MVNO, mvno), to_auth_id, what="channel", field="toId"
             )
             receiver_party = receiver_edge["party_id"]
         _check_route(sender_edge, receiver_edge, mvno)
@@ -376,12 +378,6 @@ def transfer(
             data={"cards": moved},
         )
         return record
-
-
-def _tree_scope(actor: Actor, mvno: uuid.UUID) -> Scope:
-    # The receiving edge must exist in the MVNO's tree; senders may hand stock to their own
-    # children and return it to their parent, both of which may lie outside their scope.
-    return Scope(ScopeKind.MVNO, mvno)
 
 
 def _sender(

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from openmvne import clock
 from openmvne.api import presenters, tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.presenters import sim_resource
 from openmvne.api.ratelimit import TokenBucket
-from openmvne.api.routers.sims import sim_resource
 from openmvne.api.schemas import Decision
 from openmvne.api.schemas_numbers import (
     AllocationRequestCreate,

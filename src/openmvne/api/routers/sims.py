@@ -14,6 +14,7 @@ from pydantic import Field
 from openmvne import ids, money
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.presenters import sim_resource
 from openmvne.api.schemas import Body
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
@@ -50,30 +51,6 @@ class TransferCreate(Body):
 
 class CardPatch(Body):
     state: CardState
-
-
-def sim_resource(row: dict[str, Any], base: str) -> dict[str, Any]:
-    return {
-        "id": row["iccid"],
-        "href": f"{base}{RESOURCE}/resource/{row['iccid']}",
-        "@type": "PhysicalResource",
-        "@baseType": "Resource",
-        "name": row["iccid"],
-        "serialNumber": row["iccid"],
-        "resourceSpecification": {"id": "sim", "name": "SIM card"},
-        "resourceStatus": "available" if row["state"] == "inStock" else "reserved",
-        "cardState": row["state"],
-        "imsi": row["imsi"],
-        "kind": row["kind"],
-        "msisdn": row["msisdn"],
-        "regionCode": row["region_code"],
-        "batchId": ids.to_public("sim_batch", row["batch_id"]),
-        "holderId": ids.to_public("organization", row["holder_party_id"]),
-        "relatedParty": [
-            {"id": ids.to_public("organization", row["mvno_id"]), "role": "owner"},
-            {"id": ids.to_public("organization", row["holder_party_id"]), "role": "holder"},
-        ],
-    }
 
 
 def _batch(row: dict[str, Any], base: str) -> dict[str, Any]:
