@@ -36,6 +36,7 @@ PREFIXES = {
     "inversion_alert": "inv",
     "sim_batch": "smb",
     "stock_transfer": "stx",
+    "voucher_batch": "vbt",
 }
 
 

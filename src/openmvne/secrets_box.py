@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +15,7 @@ from openmvne.config import get_settings
 
 
 @lru_cache(maxsize=1)
-def _cipher() -> AESGCM:
+def _key() -> bytes:
     settings = get_settings()
     if settings.secret_key:
         key = base64.b64decode(settings.secret_key)
@@ -27,7 +29,17 @@ def _cipher() -> AESGCM:
         key = base64.b64decode(path.read_bytes())
     if len(key) != 32:
         raise ValueError("OPENMVNE_SECRET_KEY must be 32 bytes, base64-encoded")
-    return AESGCM(key)
+    return key
+
+
+@lru_cache(maxsize=1)
+def _cipher() -> AESGCM:
+    return AESGCM(_key())
+
+
+def fingerprint(secret: str, purpose: str) -> str:
+    """HMAC-SHA256 of a secret (a voucher PIN) under the platform key: comparable, unusable."""
+    return hmac.new(_key(), f"{purpose}:{secret}".encode(), hashlib.sha256).hexdigest()
 
 
 def seal(secret: bytes, context: bytes) -> bytes:

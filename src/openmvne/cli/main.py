@@ -17,6 +17,7 @@ from openmvne.cli.common import open_db
 from openmvne.cli.money import app as money_app
 from openmvne.cli.numbers import app as numbers_app
 from openmvne.cli.sims import app as sims_app
+from openmvne.cli.vouchers import app as vouchers_app
 from openmvne.config import get_settings
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import DomainError, InvalidInput
@@ -41,6 +42,7 @@ app.add_typer(numbers_app, name="numbers")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(money_app, name="money")
 app.add_typer(sims_app, name="sims")
+app.add_typer(vouchers_app, name="vouchers")
 
 out = Console()
 

@@ -404,7 +404,22 @@ def _stock_transfer_rule(s: Scope) -> ColumnElement[bool]:
             return false()
 
 
+def _voucher_rule(s: Scope) -> ColumnElement[bool]:
+    v = t.voucher
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return v.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL | ScopeKind.OUTLET:
+            return v.c.holder_party_id == s.party_id
+        case _:
+            return false()
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.voucher.name: _voucher_rule,
+    t.voucher_batch.name: _own_mvno_rule(lambda: t.voucher_batch.c.mvno_id),
     t.sim_card.name: _sim_rule,
     t.sim_batch.name: _own_mvno_rule(lambda: t.sim_batch.c.mvno_id),
     t.stock_transfer.name: _stock_transfer_rule,

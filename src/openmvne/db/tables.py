@@ -583,3 +583,34 @@ stock_transfer = Table(
     Column("created_at", UTCDateTime, nullable=False),
     info=TENANT,
 )
+
+# --- vouchers (充值卡) ---------------------------------------------------------------------
+
+voucher_batch = Table(
+    "voucher_batch",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("face_value_fen", BigInteger, nullable=False),
+    Column("card_count", Integer, nullable=False),
+    Column("expires_on", SqlDate, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+voucher = Table(
+    "voucher",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("batch_id", Uuid, ForeignKey("voucher_batch.id"), nullable=False, index=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("serial", String(20), nullable=False, unique=True),
+    # HMAC-SHA256 of the PIN under the platform key: found by PIN, never stored in clear.
+    Column("pin_hmac", String(64), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("holder_party_id", Uuid, ForeignKey("organization.id"), nullable=True),
+    Column("used_msisdn", String(11), nullable=True),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)

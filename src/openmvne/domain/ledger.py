@@ -26,6 +26,7 @@ class AccountKind(StrEnum):
     CLEARING_DUE_MVNO = "clearingDueMvno"  # the platform owes an MVNO for recharges it took
     CLEARING_FROM_PLATFORM = "clearingFromPlatform"  # the MVNO's claim on the platform
     CASH = "cash"  # money outside the ledger: bank accounts, gateways
+    VOUCHER_LIABILITY = "voucherLiability"  # the MVNO owes the value of sold, unused vouchers
 
 
 # Accounts that hold someone's money: they can never be overdrawn.
@@ -45,6 +46,7 @@ class TransferCode(StrEnum):
     REVERSAL = "reversal"
     GATEWAY_PAYMENT = "gatewayPayment"
     VOUCHER = "voucher"
+    VOUCHER_SALE = "voucherSale"
 
 
 class TransferStatus(StrEnum):

@@ -4,6 +4,7 @@ Every money-moving call needs an Idempotency-Key header."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -20,7 +21,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import scoped
 from openmvne.domain.access import Actor
 from openmvne.errors import NotFound
-from openmvne.services import money
+from openmvne.services import money, vouchers
 
 router = APIRouter(tags=["Money"])
 PREPAY = "/tmf-api/prepayBalanceManagement/v4"
@@ -303,3 +304,108 @@ def transfers(
         for r in rows
     ]
     return tmf.list_response(items, total, params)
+
+
+class VoucherBatchCreate(Body):
+    faceValueFen: StrictInt
+    count: StrictInt
+    expiresOn: date
+    mvnoId: str | None = None
+
+
+class Distribution(Body):
+    channelId: str = Field(description="The channel organisation (org_…) that receives them")
+
+
+class Redemption(Body):
+    msisdn: str
+    pin: str
+
+
+@router.post(
+    f"{V1}/voucherBatches",
+    status_code=201,
+    summary="Create recharge vouchers; the PINs are shown once, here",
+)
+def create_vouchers(
+    body: VoucherBatchCreate, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    made = vouchers.create_batch(
+        db,
+        actor,
+        face_value_fen=body.faceValueFen,
+        count=body.count,
+        expires_on=body.expiresOn,
+        mvno_id=tmf.body_id("organization", body.mvnoId, "mvnoId"),
+    )
+    return JSONResponse(
+        {
+            "id": ids.to_public("voucher_batch", made["id"]),
+            "faceValueFen": made["face_value_fen"],
+            "count": made["count"],
+            "expiresOn": made["expires_on"].isoformat(),
+            "vouchers": made["vouchers"],
+        },
+        status_code=201,
+    )
+
+
+@router.post(
+    f"{V1}/voucherBatches/{{batch_id}}/distribute",
+    summary="Hand a batch to a channel of the MVNO's tree",
+)
+def distribute_vouchers(
+    batch_id: str,
+    body: Distribution,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    count = vouchers.distribute(
+        db,
+        actor,
+        tmf.path_id("voucher_batch", batch_id),
+        tmf.body_id("organization", body.channelId, "channelId"),
+    )
+    return JSONResponse({"distributed": count})
+
+
+@router.post(
+    f"{V1}/voucherBatches/{{batch_id}}/sell",
+    summary="Record the channel's sale (and payment) of a batch",
+)
+def sell_vouchers(
+    batch_id: str,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    count = vouchers.sell(db, actor, tmf.path_id("voucher_batch", batch_id), idempotency_key)
+    return JSONResponse({"sold": count})
+
+
+@router.post(f"{V1}/vouchers/{{serial}}/block", summary="Block a voucher")
+def block_voucher(
+    serial: str, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    vouchers.block(db, actor, serial)
+    return JSONResponse({"serial": serial, "state": "blocked"})
+
+
+@router.post(
+    f"{V1}/vouchers/redeem",
+    status_code=201,
+    summary="Credit a line with a voucher's PIN (once; wrong PINs are limited)",
+)
+def redeem_voucher(
+    body: Redemption,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = vouchers.redeem(
+        db, actor, msisdn=body.msisdn, pin=body.pin, idempotency_key=idempotency_key
+    )
+    return _answer(
+        result,
+        {"serial": result["serial"], "msisdn": result["msisdn"], "amountFen": result["amountFen"]},
+    )
