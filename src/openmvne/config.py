@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # ./var on first use, fine for a demo, not for production.
     secret_key: str = ""
     secret_key_file: str = "./var/secret.key"  # noqa: S105  # a path, not a secret
+    # Shared secret of the payment gateway's signed callbacks (the fake gateway uses it too).
+    gateway_secret: str = "fake-gateway-secret"  # noqa: S105  # a demo default; set it
     # Public base URL used for `href` and `Location`; empty means "from the request".
     public_base_url: str = ""
 

@@ -27,7 +27,7 @@ from openmvne.api.routers import (
 from openmvne.config import Settings, get_settings
 from openmvne.db.engine import Database
 from openmvne.services import number_lifecycle
-from openmvne.web import pages
+from openmvne.web import gateway, pages
 
 log = logging.getLogger("openmvne.sweeper")
 SWEEP_EVERY_S = 60.0
@@ -89,5 +89,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     ):
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(gateway.router)  # the fake payment gateway, for demos and tests
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app

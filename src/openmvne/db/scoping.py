@@ -417,7 +417,19 @@ def _voucher_rule(s: Scope) -> ColumnElement[bool]:
             return false()
 
 
+def _payment_rule(s: Scope) -> ColumnElement[bool]:
+    po_ = t.payment_order
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return po_.c.mvno_id == s.party_id
+        case _:
+            return po_.c.payer_party_id == s.party_id
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.payment_order.name: _payment_rule,
     t.voucher.name: _voucher_rule,
     t.voucher_batch.name: _own_mvno_rule(lambda: t.voucher_batch.c.mvno_id),
     t.sim_card.name: _sim_rule,

@@ -614,3 +614,18 @@ voucher = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     info=TENANT,
 )
+
+payment_order = Table(
+    "payment_order",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("msisdn", String(11), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, paid, failed
+    Column("gateway_txn_id", String(64), nullable=True, unique=True),
+    Column("payer_party_id", Uuid, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime, nullable=True),
+    info=TENANT,
+)

@@ -21,7 +21,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import scoped
 from openmvne.domain.access import Actor
 from openmvne.errors import NotFound
-from openmvne.services import money, vouchers
+from openmvne.services import money, payments, vouchers
 
 router = APIRouter(tags=["Money"])
 PREPAY = "/tmf-api/prepayBalanceManagement/v4"
@@ -409,3 +409,60 @@ def redeem_voucher(
         result,
         {"serial": result["serial"], "msisdn": result["msisdn"], "amountFen": result["amountFen"]},
     )
+
+
+class PaymentOrderCreate(Body):
+    msisdn: str
+    amountFen: StrictInt
+
+
+def _order_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "orderId": str(row["id"]),
+        "msisdn": row["msisdn"],
+        "amountFen": row["amount_fen"],
+        "status": row["status"],
+    }
+
+
+@router.post(
+    f"{V1}/paymentOrders",
+    status_code=201,
+    summary="Pay for a line's recharge through the payment gateway (redirect)",
+)
+def create_payment_order(
+    body: PaymentOrderCreate,
+    request: Request,
+    idempotency_key: str | None = KEY,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    result = payments.create_order(
+        db, actor, msisdn=body.msisdn, amount_fen=body.amountFen, idempotency_key=idempotency_key
+    )
+    shown = {key: result[key] for key in ("orderId", "msisdn", "amountFen", "status")}
+    shown["redirectUrl"] = (
+        f"{tmf.base_url(request)}/fake-gateway/pay/{result['orderId']}"
+        f"?amountFen={result['amountFen']}"
+    )
+    return _answer(result, shown)
+
+
+@router.get(f"{V1}/paymentOrders/{{order_id}}", summary="A payment order's status")
+def get_payment_order(
+    order_id: str, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    try:
+        row = payments.get_order(db, actor, uuid.UUID(order_id))
+    except ValueError as exc:
+        raise NotFound("no such payment order") from exc
+    return JSONResponse(_order_view(row))
+
+
+@router.post(f"{V1}/paymentCallbacks", summary="The payment gateway's signed callback")
+def payment_callback(
+    payload: dict[str, Any],
+    db: Database = Depends(database),
+    signature: str | None = Header(None, alias="X-Signature"),
+) -> JSONResponse:
+    return JSONResponse(payments.callback(db, payload, signature or ""))
