@@ -158,3 +158,55 @@ def test_holds_over_http(http: httpx.Client, mw: MoneyWorld) -> None:
     journal = http.get(f"{V1}/transfers", headers=mvno).json()
     assert {t["code"] for t in journal} >= {"recharge", "hold", "post", "commission"}
     assert http.get(f"{V1}/transfers", headers=auth_header(mw.nw.w, "mvno2Admin")).json() == []
+
+
+def test_commission_statements_and_accounts(http: httpx.Client, mw: MoneyWorld) -> None:
+    from zoneinfo import ZoneInfo
+
+    from openmvne import clock
+
+    http.post(
+        f"{PREPAY}/topupBalance",
+        headers=_clerk(mw, "cs"),
+        json={"msisdn": mw.line1, "amountFen": 10_000, "channelOrderNumber": "CS"},
+    )
+    month = clock.now().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    w = mw.nw.w
+    statement = http.get(
+        f"{V1}/commissionStatements", params={"month": month}, headers=auth_header(w, "mvnoAdmin")
+    ).json()
+    owed = {row["channelId"]: row["amountFen"] for row in statement}
+    assert owed == {
+        ids.to_public("organization", w.org["o1"]): 150,
+        ids.to_public("organization", w.org["p1"]): 100,
+        ids.to_public("organization", w.org["n"]): 50,
+    }
+    mine = http.get(
+        f"{V1}/commissionStatements", params={"month": month}, headers=_clerk(mw)
+    ).json()
+    assert [row["amountFen"] for row in mine] == [150]
+    assert (
+        http.get(
+            f"{V1}/commissionStatements",
+            params={"month": "2020-01"},
+            headers=auth_header(w, "mvnoAdmin"),
+        ).json()
+        == []
+    )
+    assert_problem(
+        http.get(
+            f"{V1}/commissionStatements",
+            params={"month": "11/2026"},
+            headers=auth_header(w, "mvnoAdmin"),
+        ),
+        400,
+        "bad_month",
+    )
+    billing = http.get(
+        "/tmf-api/accountManagement/v4/billingAccount", headers=auth_header(w, "mvnoAdmin")
+    ).json()
+    assert [a["name"] for a in billing] == [mw.line1]
+    assert billing[0]["accountBalance"][0]["amount"] == {"unit": "fen", "value": 10_000}
+    assert http.get("/tmf-api/accountManagement/v4/billingAccount", headers=_clerk(mw)).json() == []
+    floats = http.get("/tmf-api/accountManagement/v4/partyAccount", headers=_clerk(mw)).json()
+    assert {a["accountType"] for a in floats} == {"outletFloat", "channelCommission"}

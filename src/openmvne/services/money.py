@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
@@ -550,3 +550,46 @@ def list_transfers(
 def check(db: Database) -> list[str]:
     with db.read() as conn:
         return ledger.audit_ledger(conn)
+
+
+def commission_statement(db: Database, actor: Actor, month: str) -> list[dict[str, Any]]:
+    """Commissions earned per channel in a month (Asia/Shanghai calendar), per MVNO, from
+    the ledger: what each channel is owed. Recharge commission today; activation and
+    revenue-share commissions join with [subscribers] and [usage]."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        start_local = datetime.strptime(month, "%Y-%m").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    except ValueError as exc:
+        raise InvalidInput("month is YYYY-MM", code="bad_month", field="month") from exc
+    year, mon = start_local.year + start_local.month // 12, start_local.month % 12 + 1
+    end_local = start_local.replace(year=year, month=mon)
+    lt = t.ledger_transfer
+    la = t.ledger_account
+    stmt = scoped(
+        select(la.c.owner_id, lt.c.mvno_id, func.count(), func.sum(lt.c.amount_fen))
+        .select_from(lt.join(la, la.c.id == lt.c.credit_account_id))
+        .where(
+            lt.c.code == TransferCode.COMMISSION.value,
+            lt.c.created_at >= start_local,
+            lt.c.created_at < end_local,
+        )
+        .group_by(la.c.owner_id, lt.c.mvno_id),
+        lt,
+        actor.scope,
+    )
+    with db.read() as conn:
+        return [
+            {"party_id": owner, "mvno_id": mvno, "entries": n, "amount_fen": int(total)}
+            for owner, mvno, n, total in conn.execute(stmt)
+        ]
+
+
+def list_accounts(
+    db: Database, actor: Actor, kinds: list[str], offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    la = t.ledger_account
+    stmt = scoped(select(la).where(la.c.kind.in_(kinds)), la, actor.scope)
+    with db.read() as conn:
+        return page(conn, stmt, order_by=[la.c.id], offset=offset, limit=limit)

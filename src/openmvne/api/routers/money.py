@@ -466,3 +466,67 @@ def payment_callback(
     signature: str | None = Header(None, alias="X-Signature"),
 ) -> JSONResponse:
     return JSONResponse(payments.callback(db, payload, signature or ""))
+
+
+@router.get(
+    f"{V1}/commissionStatements",
+    summary="Commissions owed per channel for a month (YYYY-MM), in your scope",
+)
+def commission_statements(
+    month: str, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    rows = money.commission_statement(db, actor, month)
+    return JSONResponse(
+        [
+            {
+                "month": month,
+                "channelId": ids.to_public("organization", r["party_id"]),
+                "mvnoId": ids.to_public("organization", r["mvno_id"]),
+                "entries": r["entries"],
+                "amountFen": r["amount_fen"],
+            }
+            for r in rows
+        ]
+    )
+
+
+ACCOUNTS = "/tmf-api/accountManagement/v4"
+
+
+def _account_view(row: dict[str, Any], kind: str) -> dict[str, Any]:
+    posted = row["credits_posted"] - row["debits_posted"]
+    return {
+        "id": str(row["id"]),
+        "@type": kind,
+        "accountType": row["kind"],
+        "name": row["msisdn"] or row["kind"],
+        "accountBalance": [
+            {"balanceType": "posted", "amount": {"unit": "fen", "value": posted}},
+            {"balanceType": "held", "amount": {"unit": "fen", "value": row["debits_pending"]}},
+        ],
+    }
+
+
+@router.get(f"{ACCOUNTS}/billingAccount", summary="Prepaid accounts of lines (TMF666)")
+def billing_accounts(
+    params: tmf.ListParams = Depends(tmf.list_params),
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    rows, total = money.list_accounts(db, actor, ["subscriberPrepaid"], params.offset, params.limit)
+    return tmf.list_response([_account_view(r, "BillingAccount") for r in rows], total, params)
+
+
+@router.get(
+    f"{ACCOUNTS}/partyAccount",
+    summary="Floats and commission accounts of outlets and channels (TMF666)",
+)
+def party_accounts(
+    params: tmf.ListParams = Depends(tmf.list_params),
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    rows, total = money.list_accounts(
+        db, actor, ["outletFloat", "channelCommission"], params.offset, params.limit
+    )
+    return tmf.list_response([_account_view(r, "PartyAccount") for r in rows], total, params)
