@@ -46,6 +46,7 @@ st = t.stock_transfer
 ca = t.channel_authorisation
 COLUMNS = ["iccid", "imsi", "ki", "opc", "kind", "msisdn", "region"]
 CHUNK = 5000
+TRANSFER_CHUNK = 25_000  # fewer, larger conditional UPDATEs: the move is bound by row work
 CARD_FILTERS: dict[str, Filter] = {
     "state": (card.c.state, lambda v: CardState(v).value),
     "batchId": (card.c.batch_id, as_public_id("sim_batch")),
@@ -328,13 +329,13 @@ def transfer(
             )
         now = clock.now()
         moved = 0
-        for start in range(0, len(moving), CHUNK):
+        for start in range(0, len(moving), TRANSFER_CHUNK):
             # Move only what the sender holds in stock: the check and the move are one
             # statement, so overlapping transfers cannot both take a card.
             done = conn.execute(
                 update(card)
                 .where(
-                    card.c.iccid.in_(moving[start : start + CHUNK]),
+                    card.c.iccid.in_(moving[start : start + TRANSFER_CHUNK]),
                     card.c.mvno_id == mvno,
                     card.c.holder_party_id == sender_party,
                     card.c.state == CardState.IN_STOCK.value,
