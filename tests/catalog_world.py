@@ -48,8 +48,8 @@ def price_list(
     )
 
 
-def build_catalog(db: Database) -> CatalogWorld:
-    cw = CatalogWorld(build(db))
+def build_catalog(db: Database, world: World | None = None) -> CatalogWorld:
+    cw = CatalogWorld(world or build(db))
     op = cw.w.op
     catalog.set_host_average(
         db,

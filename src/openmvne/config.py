@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     gateway_secret: str = "fake-gateway-secret"  # noqa: S105  # a demo default; set it
     # Public base URL used for `href` and `Location`; empty means "from the request".
     public_base_url: str = ""
+    # Test mode allows typed-in ID numbers at a sale (forbidden in production, domain.md §4).
+    test_mode: bool = False
+    # The host networks' provisioning interface: the simulator until a real one is wired.
+    network_timeout_rate: float = 0.0
+    network_lost_response_rate: float = 0.0
+    network_unavailable_rate: float = 0.0
+    network_reject_rate: float = 0.0
+    network_ack_delay_s: float = 0.0
+    network_seed: int = 0
+    # Seconds between outbox sends and between lifecycle steps inside the server.
+    provisioning_interval_s: float = 0.5
+    lifecycle_interval_s: float = 60.0
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,10 @@ PREFIXES = {
     "sim_batch": "smb",
     "stock_transfer": "stx",
     "voucher_batch": "vbt",
+    "product_order": "ord",
+    "subscription": "prd",  # a TMF637 product: the line
+    "subscription_service": "svc",
+    "provisioning_command": "pcm",
 }
 
 

@@ -428,7 +428,60 @@ def _payment_rule(s: Scope) -> ColumnElement[bool]:
             return po_.c.payer_party_id == s.party_id
 
 
+def _subscription_rule(s: Scope) -> ColumnElement[bool]:
+    """The MVNO sees its lines; a channel the lines sold in its subtree; an outlet the lines
+    it sold; a subscriber their own."""
+    sub = t.subscription
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return sub.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return or_(
+                sub.c.outlet_id == s.party_id, sub.c.outlet_id.in_(_subtree_parties(s.party_id))
+            )
+        case ScopeKind.OUTLET:
+            return sub.c.outlet_id == s.party_id
+        case ScopeKind.SUBSCRIBER:
+            return sub.c.individual_id == s.party_id
+        case _:
+            return false()
+
+
+def _subscription_service_rule(s: Scope) -> ColumnElement[bool]:
+    ss = t.subscription_service
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return ss.c.mvno_id == s.party_id
+        case _:
+            sub = t.subscription
+            return ss.c.subscription_id.in_(select(sub.c.id).where(_subscription_rule(s)))
+
+
+def _product_order_rule(s: Scope) -> ColumnElement[bool]:
+    po_ = t.product_order
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return po_.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return or_(
+                po_.c.party_id == s.party_id, po_.c.party_id.in_(_subtree_parties(s.party_id))
+            )
+        case _:
+            return po_.c.party_id == s.party_id
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.subscription.name: _subscription_rule,
+    t.subscription_service.name: _subscription_service_rule,
+    t.product_order.name: _product_order_rule,
+    t.provisioning_command.name: _own_mvno_rule(lambda: t.provisioning_command.c.mvno_id),
+    t.lifecycle_policy.name: _own_mvno_rule(lambda: t.lifecycle_policy.c.mvno_id),
     t.payment_order.name: _payment_rule,
     t.voucher.name: _voucher_rule,
     t.voucher_batch.name: _own_mvno_rule(lambda: t.voucher_batch.c.mvno_id),

@@ -54,6 +54,14 @@ individual = Table(
     ),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Real-name identity (customers only): the number sealed (AES-GCM), an HMAC fingerprint
+    # to find and count it, and the mask shown everywhere.
+    Column("id_type", String(24), nullable=True),
+    Column("id_sealed", LargeBinary, nullable=True),
+    Column("id_fingerprint", String(64), nullable=True),
+    Column("id_masked", String(24), nullable=True),
+    Column("id_expires_on", SqlDate, nullable=True),
+    Index("uq_individual_mvno_id_id_fingerprint", "mvno_id", "id_fingerprint", unique=True),
     info=TENANT,
 )
 
@@ -627,5 +635,126 @@ payment_order = Table(
     Column("payer_party_id", Uuid, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("settled_at", UTCDateTime, nullable=True),
+    info=TENANT,
+)
+
+# --- subscribers ----------------------------------------------------------------------------
+
+lifecycle_policy = Table(
+    "lifecycle_policy",
+    metadata,
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), primary_key=True),
+    Column("out_to_both_days", Integer, nullable=False),
+    Column("both_to_pre_cancel_days", Integer, nullable=False),
+    Column("pre_cancel_to_cancel_days", Integer, nullable=False),
+    Column("keep_fee_fen", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+LIVE_LINE = "state NOT IN ('cancelled', 'failed')"
+
+subscription = Table(
+    "subscription",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("msisdn", String(11), nullable=False, index=True),
+    Column("individual_id", Uuid, ForeignKey("individual.id"), nullable=False, index=True),
+    # Copied from the individual: the five-cards-per-ID count is one indexed query.
+    Column("id_fingerprint", String(64), nullable=False),
+    Column("offering_id", Uuid, ForeignKey("product_offering.id"), nullable=False),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("brand_id", Uuid, ForeignKey("brand.id"), nullable=True),
+    Column("sim_id", Uuid, ForeignKey("sim_card.id"), nullable=False),
+    Column("iccid", String(20), nullable=False),
+    Column("region_code", String(6), nullable=True),
+    # The outlet that sold the line, and its authorisation (commissions follow the chain).
+    Column("outlet_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("outlet_auth_id", Uuid, ForeignKey("channel_authorisation.id"), nullable=True),
+    Column("state", String(24), nullable=False),
+    Column("previous_state", String(24), nullable=True),
+    Column("state_since", UTCDateTime, nullable=False),
+    Column("state_until", UTCDateTime, nullable=True),
+    # What the host network was last told (and confirmed) about the line.
+    Column("network_level", String(16), nullable=False),
+    Column("network_in_sync", Boolean, nullable=False),
+    Column("debt_fen", BigInteger, nullable=False),
+    Column("next_fee_on", SqlDate, nullable=True),
+    Column("evidence", JSON, nullable=False),
+    Column("activated_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_subscription_mvno_id_id_fingerprint", "mvno_id", "id_fingerprint"),
+    Index("ix_subscription_state_state_until", "state", "state_until"),
+    Index("ix_subscription_next_fee_on", "next_fee_on"),
+    # One live line per number, whatever the code above does.
+    Index(
+        "uq_subscription_msisdn_live",
+        "msisdn",
+        unique=True,
+        sqlite_where=text(LIVE_LINE),
+        postgresql_where=text(LIVE_LINE),
+    ),
+    CheckConstraint("debt_fen >= 0", name="debt_not_negative"),
+    info=TENANT,
+)
+
+subscription_service = Table(
+    "subscription_service",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=False, index=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("offering_id", Uuid, ForeignKey("product_offering.id"), nullable=False),
+    Column("state", String(16), nullable=False),  # active, closed
+    Column("order_id", Uuid, nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    info=TENANT,
+)
+
+product_order = Table(
+    "product_order",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=True, index=True),
+    Column("msisdn", String(11), nullable=False, index=True),
+    Column("kind", String(24), nullable=False),
+    Column("state", String(16), nullable=False),  # TMF622: acknowledged ... completed/failed
+    # Who placed it: an organisation (outlet, partner, MVNO) or the subscriber.
+    Column("party_id", Uuid, nullable=False, index=True),
+    Column("username", String(64), nullable=False),
+    Column("external_id", String(64), nullable=True),
+    Column("request", JSON, nullable=False),
+    Column("failure_reason", String(300), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+    info=TENANT,
+)
+
+provisioning_command = Table(
+    "provisioning_command",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("order_id", Uuid, ForeignKey("product_order.id"), nullable=True, index=True),
+    Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=False, index=True),
+    Column("msisdn", String(11), nullable=False),
+    Column("host_network", String(16), nullable=False),
+    Column("command", String(16), nullable=False),
+    Column("imsi", String(15), nullable=True),
+    Column("iccid", String(20), nullable=True),
+    Column("state", String(16), nullable=False),  # pending, sent, acknowledged, rejected, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("network_ref", String(64), nullable=True),
+    Column("last_error", String(300), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_provisioning_command_state_next_attempt_at", "state", "next_attempt_at"),
     info=TENANT,
 )

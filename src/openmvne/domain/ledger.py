@@ -27,6 +27,7 @@ class AccountKind(StrEnum):
     CLEARING_FROM_PLATFORM = "clearingFromPlatform"  # the MVNO's claim on the platform
     CASH = "cash"  # money outside the ledger: bank accounts, gateways
     VOUCHER_LIABILITY = "voucherLiability"  # the MVNO owes the value of sold, unused vouchers
+    REFUND_DUE = "refundDue"  # the MVNO owes a cancelled line's holder its remaining balance
 
 
 # Accounts that hold someone's money: they can never be overdrawn.
@@ -47,6 +48,9 @@ class TransferCode(StrEnum):
     GATEWAY_PAYMENT = "gatewayPayment"
     VOUCHER = "voucher"
     VOUCHER_SALE = "voucherSale"
+    SALE = "sale"  # a line's sale: number fee and first month's fee from the new balance
+    FEE = "fee"  # recurring fees (monthly plan fee, keep-number fee) and debts
+    REFUND = "refund"  # a cancelled line's balance, owed back to its holder
 
 
 class TransferStatus(StrEnum):

@@ -53,14 +53,19 @@ class CardState(StrEnum):
     REPLACED = "replaced"
     LOST = "reportedLost"
     FAULTY = "faulty"
+    CLOSED = "closed"  # its line was cancelled
     DESTROYED = "destroyed"
 
 
 _MOVES: dict[CardState, frozenset[CardState]] = {
     CardState.IN_STOCK: frozenset({CardState.SOLD, CardState.FAULTY, CardState.DESTROYED}),
-    CardState.SOLD: frozenset({CardState.ACTIVE, CardState.FAULTY}),
-    CardState.ACTIVE: frozenset({CardState.REPLACED, CardState.LOST, CardState.FAULTY}),
-    CardState.LOST: frozenset({CardState.ACTIVE, CardState.REPLACED}),
+    # Back in stock when the network refused to open the line and the sale was undone.
+    CardState.SOLD: frozenset({CardState.ACTIVE, CardState.FAULTY, CardState.IN_STOCK}),
+    CardState.ACTIVE: frozenset(
+        {CardState.REPLACED, CardState.LOST, CardState.FAULTY, CardState.CLOSED}
+    ),
+    CardState.LOST: frozenset({CardState.ACTIVE, CardState.REPLACED, CardState.CLOSED}),
+    CardState.CLOSED: frozenset({CardState.DESTROYED}),
     CardState.FAULTY: frozenset({CardState.REPLACED, CardState.DESTROYED}),
     CardState.REPLACED: frozenset({CardState.DESTROYED}),
     CardState.DESTROYED: frozenset(),

@@ -19,11 +19,12 @@ from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.catalog import tier_kept_bp
 from openmvne.domain.channels import AuthorisationStatus, ChannelLevel
+from openmvne.domain.identity import mask_name
 from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from openmvne.services import idempotency, ledger
+from openmvne.services import idempotency, ledger, lifecycle
 from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
 
 o = t.organization
@@ -276,6 +277,7 @@ def recharge(
                 mvno_id=mvno,
                 party_id=party,
             )
+        lifecycle.after_credit(conn, actor, mvno, line["msisdn"])
         now = clock.now()
         order_id = ids.new_id()
         result = {
@@ -325,15 +327,27 @@ def recharge(
 
 
 def preview(db: Database, actor: Actor, msisdn: str) -> dict[str, Any]:
-    """What an outlet sees before confirming a recharge: the brand, nothing more (a masked
-    subscriber name is added once lines have subscribers)."""
+    """What an outlet sees before confirming a recharge: the brand and the holder's masked
+    name, nothing more."""
     actor.require(Role.OUTLET_CLERK, Role.PLATFORM_ADMIN, action="recharge")
     with db.read() as conn:
         line = _line(conn, msisdn)
         mvno = conn.execute(
             unscoped(select(o.c.name).where(o.c.id == line["mvno_id"]), WHY)
         ).scalar()
-    return {"msisdn": line["msisdn"], "brand": line["brand"], "mvno": mvno, "maskedName": None}
+        holder = conn.execute(
+            unscoped(
+                select(t.individual.c.family_name, t.individual.c.given_name)
+                .join(t.subscription, t.subscription.c.individual_id == t.individual.c.id)
+                .where(
+                    t.subscription.c.msisdn == line["msisdn"],
+                    t.subscription.c.state.notin_(["cancelled", "failed"]),
+                ),
+                WHY,
+            )
+        ).first()
+    masked = mask_name(holder.family_name + holder.given_name) if holder else None
+    return {"msisdn": line["msisdn"], "brand": line["brand"], "mvno": mvno, "maskedName": masked}
 
 
 def _prepaid(conn: Connection, actor: Actor, msisdn: str) -> dict[str, Any]:

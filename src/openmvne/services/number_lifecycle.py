@@ -547,3 +547,105 @@ def describe(db: Database, actor: Actor, msisdn: str) -> dict[str, Any]:
         "min_months": price.min_months,
         "updated_at": row["updated_at"] if row else None,
     }
+
+
+# --- inside a sale's transaction (services/subscribers.py) ------------------------------------
+
+
+def bind_to_sale(
+    conn: Connection,
+    *,
+    seller_id: uuid.UUID,
+    msisdn: Msisdn,
+    reservation_id: uuid.UUID | None,
+    sale_ref: str,
+) -> None:
+    """The number becomes assigned to a sale: the one this seller's reservation holds, or
+    (a pre-bound card brings its number, no reservation) one still in stock."""
+    blocks = _blocks(conn, [msisdn])
+    row = _rows(conn, [msisdn]).get(msisdn.national)
+    now = clock.now()
+    if reservation_id is not None:
+        if (
+            row is None
+            or row["reservation_id"] != reservation_id
+            or row["state"] != NumberState.RESERVED
+            or row["state_until"] <= now
+            or row["holder_party_id"] != seller_id
+        ):
+            raise Conflict(
+                f"{msisdn.national} is not held by this reservation (or it expired)",
+                code="reservation_not_holding",
+                field="reservationId",
+            )
+        check_move(NumberState.RESERVED, NumberState.ASSIGNED, msisdn.national)
+        conn.execute(
+            update(n)
+            .where(n.c.msisdn == msisdn.national)
+            .values(state=NumberState.ASSIGNED.value, state_until=None, sale_ref=sale_ref)
+            .values(updated_at=now)
+        )
+        reservation = (
+            conn.execute(
+                unscoped(select(rsv).where(rsv.c.id == reservation_id), "the sale's reservation")
+            )
+            .mappings()
+            .one()
+        )
+        _end(conn, dict(reservation), "used")
+        return
+    expired = row is not None and row["state"] == NumberState.RESERVED and row["state_until"] <= now
+    if row is not None and not expired:
+        raise Conflict(
+            f"{msisdn.national} is {row['state']}; reserve it first",
+            code="number_taken",
+            field="msisdn",
+        )
+    check_move(None, NumberState.RESERVED, msisdn.national)
+    check_move(NumberState.RESERVED, NumberState.ASSIGNED, msisdn.national)
+    if row is not None:
+        conn.execute(delete(n).where(n.c.msisdn == msisdn.national))
+    block = blocks[msisdn.block_prefix]
+    _insert_fresh(
+        conn,
+        [
+            {
+                "id": ids.new_id(),
+                "msisdn": msisdn.national,
+                "block_id": block["id"],
+                "mvno_id": block["mvno_id"],
+                "state": NumberState.ASSIGNED.value,
+                "reservation_id": None,
+                "holder_party_id": seller_id,
+                "state_until": None,
+                "sale_ref": sale_ref,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+    )
+    if row is None:
+        _mark(conn, blocks, add=[msisdn])
+
+
+def move_sold(conn: Connection, msisdn: Msisdn, target: NumberState | None) -> None:
+    """A sold number's next step: in use when the network opened the line, back to stock when
+    the sale was undone, quarantined (for the MVNO's days) when the line was cancelled."""
+    blocks = _blocks(conn, [msisdn])
+    row = _rows(conn, [msisdn]).get(msisdn.national)
+    current = row["state"] if row else None
+    check_move(current, target, msisdn.national)
+    if target is None:
+        conn.execute(delete(n).where(n.c.msisdn == msisdn.national))
+        _mark(conn, blocks, remove=[msisdn])
+        return
+    now = clock.now()
+    until = None
+    if target is NumberState.QUARANTINED:
+        mvno_id = blocks[msisdn.block_prefix]["mvno_id"]
+        until = now + timedelta(days=policy(conn, mvno_id).quarantine_days)
+    conn.execute(
+        update(n)
+        .where(n.c.msisdn == msisdn.national)
+        .values(state=target.value, state_until=until, updated_at=now)
+    )

@@ -22,7 +22,7 @@ from openmvne.domain.access import Actor
 from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
 from openmvne.errors import Conflict, DomainError, NotFound, RuleViolation
-from openmvne.services import idempotency, ledger
+from openmvne.services import idempotency, ledger, lifecycle
 
 po = t.payment_order
 
@@ -161,6 +161,7 @@ def callback(db: Database, payload: dict[str, Any], signature: str) -> dict[str,
                 reference=txn,
                 mvno_id=order["mvno_id"],
             )
+            lifecycle.after_credit(conn, lifecycle.SYSTEM, order["mvno_id"], order["msisdn"])
         return {"orderId": str(order_id), "status": status, "applied": True}
 
 

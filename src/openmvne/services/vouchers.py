@@ -24,7 +24,7 @@ from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
 from openmvne.domain.parties import Role
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
-from openmvne.services import idempotency, ledger
+from openmvne.services import idempotency, ledger, lifecycle
 from openmvne.services.common import fetch_visible
 
 vb = t.voucher_batch
@@ -320,6 +320,7 @@ def redeem(
             reference=row["serial"],
             mvno_id=row["mvno_id"],
         )
+        lifecycle.after_credit(conn, actor, row["mvno_id"], number.national)
         audit.record(
             conn,
             actor,

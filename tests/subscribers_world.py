@@ -1,0 +1,158 @@
+"""Subscribers on top of the numbers and catalog worlds: M1's offers, 20 blank Unicom cards
+moved down the tree to outlet O1 (and 5 to M2's outlet R), floats for O1 and R, and a
+simulated host network. `sale()` builds a valid sale request for a number and a card."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from openmvne.db.engine import Database
+from openmvne.domain import pretty
+from openmvne.domain.identity import ric_check_char
+from openmvne.domain.sims import make_iccid
+from openmvne.network.simulator import SimulatedHostNetwork
+from openmvne.services import money, number_lifecycle, provisioning, sims
+from openmvne.services.subscriber_sale import Identity, SaleRequest, sell
+from tests.catalog_world import CatalogWorld, build_catalog
+from tests.numbers_world import NumbersWorld, build_numbers
+
+KI = secrets.token_hex(16)
+PLAIN_RULES = pretty.from_json(None)
+
+
+def resident_id(seq: int, birth: str = "19800101", region: str = "440305") -> str:
+    first17 = f"{region}{birth}{seq % 1000:03d}"
+    return first17 + ric_check_char(first17)
+
+
+def person(seq: int = 1, **changes: Any) -> Identity:
+    values: dict[str, Any] = {
+        "id_type": "residentId",
+        "number": resident_id(seq),
+        "given_name": "伟",
+        "family_name": "张",
+        "expires_on": date(2035, 1, 1),
+        "evidence_source": "reader",
+        "evidence_reference": f"reader-{seq}",
+        "photo_reference": f"photo-{seq}",
+    }
+    values.update(changes)
+    return Identity(**values)
+
+
+@dataclass
+class SubscribersWorld:
+    nw: NumbersWorld
+    cw: CatalogWorld
+    network: SimulatedHostNetwork
+    o1_cards: list[str] = field(default_factory=list)
+    r_cards: list[str] = field(default_factory=list)
+    used: int = 0
+
+    @property
+    def w(self) -> Any:
+        return self.nw.w
+
+    def free_number(self) -> str:
+        """An ordinary (not pretty) number of P1's block that nobody touched yet."""
+        while True:
+            self.used += 1
+            msisdn = self.nw.number(self.nw.m1_blocks[0], 2000 + self.used * 37)
+            _, price = PLAIN_RULES.price(msisdn)
+            if price.one_off_fen == 0 and price.min_monthly_fen == 0:
+                return msisdn
+
+    def card(self) -> str:
+        return self.o1_cards.pop(0)
+
+    def sale(
+        self,
+        db: Database,
+        *,
+        seq: int = 1,
+        number: str | None = None,
+        iccid: str | None = None,
+        who: str = "outletClerk",
+        prepayment_fen: int = 10_000,
+        offer: str = "plan",
+        holder: Identity | None = None,
+        key: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Reserve a number and sell it with a card; returns (msisdn, {"orderId": ...})."""
+        actor = self.w.actor[who]
+        msisdn = number or self.free_number()
+        reservation = number_lifecycle.reserve(db, actor, [msisdn])
+        request = SaleRequest(
+            msisdn=msisdn,
+            iccid=iccid or self.card(),
+            offering_id=self.cw.offer[offer],
+            identity=holder or person(seq),
+            prepayment_fen=prepayment_fen,
+            reservation_id=reservation["id"],
+        )
+        return msisdn, sell(db, actor, request, key or f"sale-{msisdn}")
+
+    def settle(self, db: Database) -> None:
+        provisioning.drain(db, self.network)
+
+
+def card_file(serials: range) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(sims.COLUMNS)
+    for serial in serials:
+        iccid = make_iccid("898601", serial)
+        writer.writerow([iccid, f"46001{serial:010d}", KI, KI, "blank", "", ""])
+    return buffer.getvalue()
+
+
+def _cards_to(
+    db: Database, sw: SubscribersWorld, mvno: str, serials: range, hops: list[str]
+) -> list[str]:
+    op = sw.w.op
+    batch = sims.import_batch(
+        db,
+        op,
+        mvno_id=sw.w.org[mvno],
+        host_id=sw.w.org["host"],
+        name=f"batch-{mvno}-{serials.start}",
+        lines=sims.read_lines(card_file(serials)),
+    )
+    assert batch["card_count"] == len(serials)
+    iccids = [make_iccid("898601", s) for s in serials]
+    previous = None
+    for hop in hops:
+        sims.transfer(
+            db,
+            op,
+            mvno_id=sw.w.org[mvno],
+            to_auth_id=sw.w.auth[hop],
+            iccids=iccids,
+            from_auth_id=previous,
+        )
+        previous = sw.w.auth[hop]
+    return iccids
+
+
+def build_subscribers(
+    db: Database, network: SimulatedHostNetwork | None = None
+) -> SubscribersWorld:
+    nw = build_numbers(db)
+    cw = build_catalog(db, nw.w)
+    sw = SubscribersWorld(nw, cw, network or SimulatedHostNetwork(seed=7))
+    sw.o1_cards = _cards_to(db, sw, "m1", range(1000, 1020), ["a_n", "a_p1", "a_o1"])
+    sw.r_cards = _cards_to(db, sw, "m2", range(2000, 2005), ["b_q", "b_r"])
+    for outlet in ("o1", "r"):
+        money.pay_float(
+            db,
+            nw.w.op,
+            outlet_id=nw.w.org[outlet],
+            amount_fen=1_000_000,
+            idempotency_key=f"float-{outlet}",
+        )
+    return sw
