@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from openmvne.api.app import create_app
@@ -50,6 +51,7 @@ class Backend:
         self.db = Database(url, lock_timeout_s=5.0)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.app: FastAPI | None = None
         self.base_url = ""
 
     def clean(self) -> None:
@@ -72,7 +74,13 @@ class Backend:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
-            app = create_app(Settings(database_url=self.url), db=self.db)
+            # The background loops stay quiet: service tests drive the outbox with their own
+            # simulated network; API tests drain this app's network (`self.app.state.network`).
+            settings = Settings(
+                database_url=self.url, provisioning_interval_s=3600, lifecycle_interval_s=3600
+            )
+            app = create_app(settings, db=self.db)
+            self.app = app
             config = uvicorn.Config(
                 app,
                 host="127.0.0.1",

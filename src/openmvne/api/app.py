@@ -23,10 +23,13 @@ from openmvne.api.routers import (
     party_role,
     platform,
     sims,
+    subscribers,
 )
 from openmvne.config import Settings, get_settings
 from openmvne.db.engine import Database
-from openmvne.services import number_lifecycle
+from openmvne.network import wiring
+from openmvne.network.provisioning import HostProvisioning
+from openmvne.services import lifecycle, number_lifecycle, provisioning
 from openmvne.web import gateway, pages
 
 log = logging.getLogger("openmvne.sweeper")
@@ -46,18 +49,52 @@ async def _sweep_forever(db: Database) -> None:
             log.exception("sweep failed; will try again")
 
 
+async def _provision_forever(db: Database, network: HostProvisioning, every_s: float) -> None:
+    """Send the outbox to the host network and record its answers."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await run_in_threadpool(provisioning.dispatch, db, network)
+        except Exception:
+            log.exception("provisioning round failed; will try again")
+
+
+async def _lifecycle_forever(db: Database, every_s: float) -> None:
+    """The same step as `mvne lifecycle tick`: safe alongside it."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            done = await run_in_threadpool(lifecycle.tick, db)
+            if any(done.values()):
+                log.info("lifecycle step %s", done)
+        except Exception:
+            log.exception("lifecycle step failed; will try again")
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Handlers are plain functions run in threads; bound them to what the database serves.
     anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.worker_threads
-    task = asyncio.create_task(_sweep_forever(app.state.db))
+    settings: Settings = app.state.settings
+    tasks = [
+        asyncio.create_task(_sweep_forever(app.state.db)),
+        asyncio.create_task(
+            _provision_forever(app.state.db, app.state.network, settings.provisioning_interval_s)
+        ),
+        asyncio.create_task(_lifecycle_forever(app.state.db, settings.lifecycle_interval_s)),
+    ]
     try:
         yield
     finally:
-        task.cancel()
+        for task in tasks:
+            task.cancel()
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    network: HostProvisioning | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="OpenMVNE",
@@ -75,6 +112,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         pool_size=settings.worker_threads + 2,
     )
     app.state.worker_threads = settings.worker_threads
+    app.state.settings = settings
+    app.state.network = network or wiring.from_settings(settings)
     app.state.metrics = Metrics()
     problems.install(app)
     for router in (
@@ -86,6 +125,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         catalog.router,
         money.router,
         sims.router,
+        subscribers.router,
     ):
         app.include_router(router)
     app.include_router(pages.router)

@@ -82,6 +82,13 @@ def individual(row: dict[str, Any], base: str) -> dict[str, Any]:
         # Chinese order: family name first, no space (张 + 伟 -> 张伟).
         "fullName": f"{row['family_name']}{row['given_name']}",
         "status": row["status"],
+        # The ID number is never shown: only its type and mask (unmasked reads are a separate,
+        # audited call for the MVNO).
+        "individualIdentification": (
+            [{"identificationType": row["id_type"], "identificationId": row["id_masked"]}]
+            if row.get("id_masked")
+            else []
+        ),
         "relatedParty": related,
         "creationDate": _iso(row["created_at"]),
         "lastUpdate": _iso(row["updated_at"]),

@@ -426,6 +426,13 @@ def list_customers(
         return page(conn, stmt, order_by=[i.c.id], offset=offset, limit=limit)
 
 
+def get_customer(db: Database, scope: Scope, individual_id: uuid.UUID) -> dict[str, Any]:
+    row = get_one(db, scope, t.individual, individual_id, what="customer")
+    if row["id_fingerprint"] is None:
+        raise NotFound("no customer with that id")
+    return row
+
+
 def summary(db: Database, actor: Actor, msisdn: str) -> dict[str, Any]:
     """Number and card info for the holder, the seller, the MVNO or its care agents."""
     m = parse_msisdn(msisdn)
