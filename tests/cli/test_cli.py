@@ -21,6 +21,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
         "OPENMVNE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "OPENMVNE_NETWORK_STATE_PATH": str(tmp_path / "host-network.sqlite"),
         "COLUMNS": "200",
     }
 
@@ -50,11 +51,11 @@ def test_before_upgrade_an_error_is_one_line(env: dict[str, str]) -> None:
 def test_upgrade_seed_user_token(env: dict[str, str]) -> None:
     assert mvne(env, "db", "upgrade").returncode == 0
     assert mvne(env, "db", "upgrade").returncode == 0  # idempotent
-    seeded = mvne(env, "demo", "seed", "--seed", "7")
+    seeded = mvne(env, "demo", "seed", "--seed", "7", "--lines-per-outlet", "1")
     assert seeded.returncode == 0, seeded.stderr
     assert "admin" in seeded.stdout
     assert "6 MVNOs" in seeded.stdout
-    again = mvne(env, "demo", "seed")
+    again = mvne(env, "demo", "seed", "--lines-per-outlet", "1")
     assert again.returncode == 1
     assert "already_seeded" in again.stderr
     assert mvne(env, "demo", "seed", "--if-empty").returncode == 0
@@ -123,7 +124,7 @@ def test_errors_are_one_readable_line(
 
 def test_role_must_fit_the_party(env: dict[str, str]) -> None:
     mvne(env, "db", "upgrade")
-    mvne(env, "demo", "seed")
+    mvne(env, "demo", "seed", "--lines-per-outlet", "1")
     listing = mvne(env, "org", "list", "--kind", "outlet")
     outlet = next(word for word in listing.stdout.split() if word.startswith("org_"))
     result = mvne(env, "user", "add", "boss", "--party", outlet, "--role", "mvnoAdmin")
@@ -169,7 +170,7 @@ def test_serve_answers_health_and_docs(env: dict[str, str]) -> None:
 
 def test_numbers_commands(env: dict[str, str]) -> None:
     assert mvne(env, "db", "upgrade").returncode == 0
-    assert mvne(env, "demo", "seed").returncode == 0
+    assert mvne(env, "demo", "seed", "--lines-per-outlet", "1").returncode == 0
     segments = mvne(env, "numbers", "segment", "list")
     assert "100,000,000" in segments.stdout  # segment 171
     assert mvne(env, "numbers", "segment", "add", "1709", "--host", "org_bad").returncode == 1
@@ -196,7 +197,7 @@ def test_numbers_commands(env: dict[str, str]) -> None:
 
 def test_catalog_commands(env: dict[str, str], tmp_path: Path) -> None:
     assert mvne(env, "db", "upgrade").returncode == 0
-    assert mvne(env, "demo", "seed").returncode == 0
+    assert mvne(env, "demo", "seed", "--lines-per-outlet", "1").returncode == 0
     listing = mvne(env, "catalog", "list")
     assert listing.returncode == 0
     assert "59元 3GB 月租套餐" in listing.stdout
@@ -236,7 +237,7 @@ def test_catalog_commands(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_sims_commands(env: dict[str, str], tmp_path: Path) -> None:
     assert mvne(env, "db", "upgrade").returncode == 0
-    assert mvne(env, "demo", "seed").returncode == 0
+    assert mvne(env, "demo", "seed", "--lines-per-outlet", "1").returncode == 0
     cards = tmp_path / "cards.csv"
     made = mvne(
         env,

@@ -8,6 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -17,6 +18,8 @@ from openmvne.cli.common import open_db
 from openmvne.cli.money import app as money_app
 from openmvne.cli.numbers import app as numbers_app
 from openmvne.cli.sims import app as sims_app
+from openmvne.cli.subscribers import app as subscribers_app
+from openmvne.cli.subscribers import lifecycle_app, provisioning_app
 from openmvne.cli.vouchers import app as vouchers_app
 from openmvne.config import get_settings
 from openmvne.domain.parties import OrgKind, Role
@@ -43,6 +46,9 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(money_app, name="money")
 app.add_typer(sims_app, name="sims")
 app.add_typer(vouchers_app, name="vouchers")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(lifecycle_app, name="lifecycle")
+app.add_typer(provisioning_app, name="provisioning")
 
 out = Console()
 
@@ -94,6 +100,7 @@ def db_current() -> None:
 def demo_seed(
     seed: int = typer.Option(2016, help="Random seed: the same seed gives the same world"),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already seeded"),
+    per_outlet: int = typer.Option(40, "--lines-per-outlet", help="Lines sold at each outlet"),
 ) -> None:
     """Load the demo world: host networks, MVNOs, brands, a channel tree, demo users."""
     from openmvne.demo import seed as demo
@@ -104,13 +111,24 @@ def demo_seed(
             out.print("demo world already present")
             return
         raise InvalidInput("the database already holds a demo world", code="already_seeded")
-    world = demo.seed(db, seed)
+    with Progress(transient=True) as progress:
+        selling = progress.add_task("selling lines", total=per_outlet * demo.OUTLETS_PER_MVNO * 6)
+        world = demo.seed(
+            db,
+            seed,
+            per_outlet=per_outlet,
+            progress=lambda n: progress.advance(selling, n),
+        )
     table = Table(title="Demo log-ins (portal and POST /openmvne/v1/tokens)")
     for column in ("user", "role", "password"):
         table.add_column(column)
     for login in world.logins:
         table.add_row(*login)
     out.print(f"demo world loaded: {len(world.hosts)} host networks, {len(world.mvnos)} MVNOs")
+    out.print(
+        f"{sum(world.lines.values())} subscriber lines: "
+        + ", ".join(f"{n} {state}" for state, n in world.lines.most_common())
+    )
     out.print(table)
 
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
 
 from openmvne import ids
+from openmvne.config import get_settings
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.demo import subscribers as demo_subscribers
 from openmvne.domain.access import Actor
 from openmvne.domain.catalog import OfferKind, PriceModel, RevenueTier, UnitRates
 from openmvne.domain.channels import ChannelLevel, Transition
@@ -24,11 +28,12 @@ from openmvne.domain.numbers import BLOCK_SIZE, HostNetwork, NumberRange
 from openmvne.domain.parties import OrgKind, PartnerType, Role
 from openmvne.domain.sims import CardLine, make_iccid
 from openmvne.money import parse_rate_fen
+from openmvne.network import wiring
+from openmvne.network.provisioning import HostProvisioning
 from openmvne.services import (
     catalog,
     channels,
     money,
-    number_lifecycle,
     number_supply,
     parties,
     sims,
@@ -63,6 +68,9 @@ SEGMENTS = [
     ("China Unicom", ["1704", "1707", "1708", "1709", "171"]),
 ]
 BLOCKS_PER_PROVINCE = 2
+PROVINCES_PER_MVNO = 4
+OUTLETS_PER_CITY = 2
+OUTLETS_PER_MVNO = PROVINCES_PER_MVNO * OUTLETS_PER_CITY
 
 # (province code, prefecture code, province name, city name)
 REGIONS = [
@@ -81,6 +89,7 @@ class World:
     hosts: dict[str, uuid.UUID] = field(default_factory=dict)
     mvnos: dict[str, uuid.UUID] = field(default_factory=dict)
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # user, role, password
+    lines: Counter[str] = field(default_factory=Counter)  # subscriber lines by state
 
 
 def is_seeded(db: Database) -> bool:
@@ -90,7 +99,14 @@ def is_seeded(db: Database) -> bool:
         return conn.execute(stmt).first() is not None
 
 
-def seed(db: Database, seed_value: int = 2016) -> World:
+def seed(
+    db: Database,
+    seed_value: int = 2016,
+    *,
+    network: HostProvisioning | None = None,
+    per_outlet: int = 40,
+    progress: Callable[[int], None] | None = None,
+) -> World:
     rng = random.Random(seed_value)
     op = users.operator(db)
     world = World(platform_id=op.party_id)
@@ -141,7 +157,9 @@ def seed(db: Database, seed_value: int = 2016) -> World:
                 name=f"{cname}{street}手机卖场",
                 region_code=city,
             )["id"]
-            for street in rng.sample(["人民路", "解放路", "中山路", "建设路", "和平路"], 2)
+            for street in rng.sample(
+                ["人民路", "解放路", "中山路", "建设路", "和平路"], OUTLETS_PER_CITY
+            )
         ]
         for _prov, city, _pname, cname in REGIONS
     }
@@ -159,7 +177,7 @@ def seed(db: Database, seed_value: int = 2016) -> World:
             parties.add_brand(db, op, mvno["id"], brand, hotline)
         top = _grant(db, op, mvno["id"], national["id"], ChannelLevel.NATIONAL, None, None)
         # Each MVNO covers a different run of four provinces, so trees differ.
-        covered = [REGIONS[(index + k) % len(REGIONS)] for k in range(4)]
+        covered = [REGIONS[(index + k) % len(REGIONS)] for k in range(PROVINCES_PER_MVNO)]
         # One first allocation (exempt from the utilisation rule) of two blocks per province;
         # the host then sets each block's home region.
         granted = number_supply.allocate_now(
@@ -204,8 +222,21 @@ def seed(db: Database, seed_value: int = 2016) -> World:
 
     _catalog(db, op, world, province_agents["440000"])
     _cards(db, op, world, province_agents["440000"], outlets["440300"][0])
-    lines = _lines_in_service(db, op, rng)
-    _money(db, op, outlets, lines, rng)
+    every_outlet = [o for city in outlets.values() for o in city]
+    for outlet in every_outlet:
+        money.pay_float(
+            db, op, outlet_id=outlet, amount_fen=5_000_000, idempotency_key=f"demo-float-{outlet}"
+        )
+    world.lines = demo_subscribers.populate(
+        db,
+        op,
+        [(world.mvnos[m[0]], (m[2], world.hosts[m[2]])) for m in MVNOS],
+        network or wiring.from_settings(get_settings()),
+        rng,
+        per_outlet=per_outlet,
+        progress=progress,
+    )
+    _recharges(db, op, every_outlet, _some_live_lines(db, rng), rng)
     first_mvno = world.mvnos[MVNOS[0][0]]
     _user(db, op, world, "mvno-xinghe", first_mvno, Role.MVNO_ADMIN)
     _user(db, op, world, "care-xinghe", first_mvno, Role.CARE_AGENT)
@@ -409,21 +440,12 @@ def _cards(db: Database, op: Actor, world: World, agent: uuid.UUID, outlet: uuid
     )
 
 
-def _money(
-    db: Database,
-    op: Actor,
-    outlets: dict[str, list[uuid.UUID]],
-    lines: list[str],
-    rng: random.Random,
+def _recharges(
+    db: Database, op: Actor, outlets: list[uuid.UUID], lines: list[str], rng: random.Random
 ) -> None:
-    """Every outlet pays a float; outlets recharge lines of any brand (cross-brand)."""
-    every = [o for city in outlets.values() for o in city]
-    for outlet in every:
-        money.pay_float(
-            db, op, outlet_id=outlet, amount_fen=500_000, idempotency_key=f"demo-float-{outlet}"
-        )
+    """Outlets recharge lines of any brand (cross-brand)."""
     for i, line in enumerate(lines):
-        outlet = rng.choice(every)
+        outlet = rng.choice(outlets)
         money.recharge(
             db,
             op,
@@ -435,20 +457,15 @@ def _money(
         )
 
 
-def _lines_in_service(db: Database, op: Actor, rng: random.Random) -> list[str]:
-    """A few numbers of each MVNO sold and in service, so lookups show live lines."""
-    b = t.number_block
-    stmt = unscoped(select(b.c.prefix).where(b.c.mvno_id.is_not(None)).order_by(b.c.prefix), "demo")
+def _some_live_lines(db: Database, rng: random.Random) -> list[str]:
+    """A sample of the lines in service, for the demo's cross-brand recharges."""
+    sub = t.subscription
+    stmt = unscoped(
+        select(sub.c.msisdn).where(sub.c.state == "active").order_by(sub.c.msisdn), "demo"
+    )
     with db.read() as conn:
-        prefixes = conn.execute(stmt).scalars().all()
-    lines: list[str] = []
-    for prefix in prefixes:
-        for number in sorted({f"{prefix}{rng.randrange(10_000):04d}" for _ in range(3)}):
-            reservation = number_lifecycle.reserve(db, op, [number])
-            number_lifecycle.assign(db, op, reservation["id"], number, f"demo-{number}")
-            number_lifecycle.activate(db, op, number)
-            lines.append(number)
-    return lines
+        lines = list(conn.execute(stmt).scalars().all())
+    return rng.sample(lines, min(len(lines), 60))
 
 
 def _grant(

@@ -346,7 +346,7 @@ def sell(
         "offer": str(request.offering_id),
         "id": person_fp,
         "prepayment": request.prepayment_fen,
-        "reservation": str(request.reservation_id),
+        # Not the reservation: a retry may come with a fresh one (the CLI reserves first).
         "outlet": str(request.outlet_id),
     }
 
@@ -365,7 +365,9 @@ def sell(
                 field="reservationId",
             )
         grade, price = rules(conn, mvno_id).price(m.national)
-        if offer["monthly_fee_fen"] < price.min_monthly_fen:
+        # A pretty-number plan commits to a minimum monthly spend instead of a fee.
+        commitment = max(offer["monthly_fee_fen"], offer["min_monthly_spend_fen"] or 0)
+        if commitment < price.min_monthly_fen:
             raise RuleViolation(
                 f"a {grade} number needs a plan of at least {price.min_monthly_fen} fen a month",
                 code="pretty_number_min_spend",

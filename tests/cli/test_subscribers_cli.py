@@ -1,0 +1,84 @@
+"""`mvne subscribers`, `mvne lifecycle tick`, `mvne provisioning send` as real processes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from openmvne import ids
+from openmvne.db.engine import Database
+from openmvne.db.migrate import upgrade
+from tests.cli.test_cli import mvne
+from tests.subscribers_world import SubscribersWorld, build_subscribers, resident_id
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[dict[str, str], SubscribersWorld]:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    db = Database(url)
+    sw = build_subscribers(db)
+    db.dispose()
+    env = {
+        **os.environ,
+        "OPENMVNE_DATABASE_URL": url,
+        "OPENMVNE_NETWORK_STATE_PATH": str(tmp_path / "host-network.sqlite"),
+        "COLUMNS": "200",
+    }
+    return env, sw
+
+
+def test_sell_send_show_and_tasks(world: tuple[dict[str, str], SubscribersWorld]) -> None:
+    env, sw = world
+    msisdn, iccid = sw.free_number(), sw.card()
+    outlet = ids.to_public("organization", sw.w.org["o1"])
+    offer = ids.to_public("product_offering", sw.cw.offer["plan"])
+    id_number = resident_id(61)
+    args = [
+        "subscribers", "sell", msisdn, "--iccid", iccid, "--offer", offer, "--outlet", outlet,
+        "--given-name", "伟", "--family-name", "张", "--prepay", "100",
+        "--id-number", id_number, "--idempotency-key", "cli-sale-1",
+    ]  # fmt: skip
+    sold = mvne(env, *args)
+    assert sold.returncode == 0, sold.stderr
+    assert "waiting for the network" in sold.stdout
+    again = mvne(env, *args)
+    assert again.returncode == 0
+    assert "replayed" in again.stdout
+
+    sent = mvne(env, "provisioning", "send")
+    assert sent.returncode == 0, sent.stderr
+    assert "acknowledged 1" in sent.stdout
+    shown = mvne(env, "subscribers", "show", msisdn)
+    assert shown.returncode == 0, shown.stderr
+    assert "active" in shown.stdout
+    assert "41.00 yuan" in shown.stdout  # 100 paid, 59 for the first month
+    assert id_number not in shown.stdout + shown.stderr
+    assert id_number[:4] + "*" * 10 in shown.stdout
+
+    suspended = mvne(env, "subscribers", "task", msisdn, "suspend", "--idempotency-key", "s1")
+    assert suspended.returncode == 0, suspended.stderr
+    twice = mvne(env, "subscribers", "task", msisdn, "suspend", "--idempotency-key", "s2")
+    assert twice.returncode == 1
+    assert twice.stderr.count("\n") == 1
+    assert "line_state_conflict" in twice.stderr
+    ticked = mvne(env, "lifecycle", "tick")
+    assert ticked.returncode == 0, ticked.stderr
+    assert "timersExpired 0" in ticked.stdout
+
+
+def test_bad_sale_is_one_line(world: tuple[dict[str, str], SubscribersWorld]) -> None:
+    env, sw = world
+    outlet = ids.to_public("organization", sw.w.org["o1"])
+    offer = ids.to_public("product_offering", sw.cw.offer["plan"])
+    result = mvne(
+        env, "subscribers", "sell", sw.free_number(), "--iccid", sw.card(), "--offer", offer,
+        "--outlet", outlet, "--given-name", "伟", "--family-name", "张", "--prepay", "100",
+        "--id-number", "440305800101001", "--idempotency-key", "bad-1",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "id_first_generation" in result.stderr
+    assert "440305800101001" not in result.stderr
