@@ -356,3 +356,20 @@ def test_unmasked_id_is_the_mvnos_and_audited(
     assert len(reads) == 1
     assert reads[0].actor_username == "mvnoAdmin"
     assert all(id_number not in str(e.data) for e in events)
+
+
+def test_a_lines_card_moves_only_through_the_line(
+    http: httpx.Client, backend: Backend, sw: SubscribersWorld
+) -> None:
+    msisdn, response = sell(http, backend, sw, resident_id(71), "sale-71")
+    assert response.status_code == 201
+    drain(backend)
+    iccid = http.get(f"{V1}/subscribers/{msisdn}", headers=auth_header(sw.w, "mvnoAdmin")).json()[
+        "sim"
+    ]["iccid"]
+    patched = http.patch(
+        f"{V1}/simCards/{iccid}",
+        json={"state": "reportedLost"},
+        headers={**auth_header(sw.w, "mvnoAdmin"), "Content-Type": "application/merge-patch+json"},
+    )
+    assert_problem(patched, 409, "card_in_service")

@@ -507,6 +507,21 @@ def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> d
         )
         if row is None:
             raise NotFound("no such card", field="iccid")
+        line = conn.execute(
+            unscoped(
+                select(t.subscription.c.msisdn).where(
+                    t.subscription.c.sim_id == row["id"],
+                    t.subscription.c.state.notin_(["cancelled", "failed"]),
+                ),
+                "is the card a live line's?",
+            )
+        ).scalar()
+        if line is not None:
+            raise Conflict(
+                f"the card is line {line}'s: use the line's tasks (reportLost, replaceSim)",
+                code="card_in_service",
+                field="iccid",
+            )
         check_card_move(CardState(row["state"]), target, row["iccid"])
         conn.execute(
             update(card)
