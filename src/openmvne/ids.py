@@ -41,6 +41,8 @@ PREFIXES = {
     "subscription": "prd",  # a TMF637 product: the line
     "subscription_service": "svc",
     "provisioning_command": "pcm",
+    "rating_batch": "rtb",
+    "usage_reject": "urj",
 }
 
 

@@ -476,7 +476,26 @@ def _product_order_rule(s: Scope) -> ColumnElement[bool]:
             return po_.c.party_id == s.party_id
 
 
+def _usage_period_rule(s: Scope) -> ColumnElement[bool]:
+    """Usage is the MVNO's and the line holder's business; channels do not see it."""
+    up = t.usage_period
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return up.c.mvno_id == s.party_id
+        case ScopeKind.SUBSCRIBER:
+            sub = t.subscription
+            return up.c.subscription_id.in_(
+                select(sub.c.id).where(sub.c.individual_id == s.party_id)
+            )
+        case _:
+            return false()
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.usage_period.name: _usage_period_rule,
+    t.usage_cost.name: _own_mvno_rule(lambda: t.usage_cost.c.mvno_id, t.usage_cost.c.host_id),
     t.subscription.name: _subscription_rule,
     t.subscription_service.name: _subscription_service_rule,
     t.product_order.name: _product_order_rule,

@@ -758,3 +758,87 @@ provisioning_command = Table(
     Index("ix_provisioning_command_state_next_attempt_at", "state", "next_attempt_at"),
     info=TENANT,
 )
+
+# --- usage ------------------------------------------------------------------------------------
+# Exact amounts (`*_exact`) are in 1/(61,440 × 10⁶) fen: domain/rating.SCALE units per fen.
+
+usage_claim = Table(
+    "usage_claim",
+    metadata,
+    # Which sequence numbers of a network node were rated: one roaring bitmap per 65,536.
+    Column("node_id", String(32), nullable=False),
+    Column("block", BigInteger, nullable=False),
+    Column("bitmap", LargeBinary, nullable=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("node_id", "block"),
+)
+
+usage_period = Table(
+    "usage_period",
+    metadata,
+    Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("msisdn", String(11), nullable=False),
+    Column("voice_allow_s", BigInteger, nullable=False),
+    Column("sms_allow", BigInteger, nullable=False),
+    Column("data_allow_kb", BigInteger, nullable=False),
+    Column("rollover_kb", BigInteger, nullable=False),
+    Column("voice_used_s", BigInteger, nullable=False),
+    Column("sms_used", BigInteger, nullable=False),
+    Column("data_used_kb", BigInteger, nullable=False),
+    Column("data_over_kb", BigInteger, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("charge_exact", BigInteger, nullable=False),
+    Column("charged_fen", BigInteger, nullable=False),
+    # What the balance could not pay (the line went into arrears for it).
+    Column("unpaid_fen", BigInteger, nullable=False),
+    Column("wholesale_exact", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("subscription_id", "period"),
+    info=TENANT,
+)
+
+usage_cost = Table(
+    "usage_cost",
+    metadata,
+    # The wholesale cost of an MVNO's usage on a host in a period, rounded once.
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("wholesale_exact", BigInteger, nullable=False),
+    Column("wholesale_fen", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("mvno_id", "host_id", "period"),
+    info=TENANT,
+)
+
+rating_batch = Table(
+    "rating_batch",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(8), nullable=False),  # rate, rerate
+    Column("source", String(500), nullable=False),
+    Column("period", String(7), nullable=True),  # a rerate's period
+    Column("records_in", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("rated", BigInteger, nullable=False),
+    Column("charged_fen", BigInteger, nullable=False),
+    Column("wholesale_fen", BigInteger, nullable=False),
+    # Where the rated records are kept: Parquet files, one per period, under the usage lake.
+    Column("files", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+usage_reject = Table(
+    "usage_reject",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("batch_id", Uuid, ForeignKey("rating_batch.id"), nullable=False, index=True),
+    Column("line_no", BigInteger, nullable=True),
+    Column("node_id", String(32), nullable=True),
+    Column("seq", String(40), nullable=True),
+    Column("msisdn", String(40), nullable=True),
+    Column("reason", String(200), nullable=False),
+)

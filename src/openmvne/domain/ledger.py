@@ -51,6 +51,9 @@ class TransferCode(StrEnum):
     SALE = "sale"  # a line's sale: number fee and first month's fee from the new balance
     FEE = "fee"  # recurring fees (monthly plan fee, keep-number fee) and debts
     REFUND = "refund"  # a cancelled line's balance, owed back to its holder
+    USAGE = "usage"  # rated usage charged to a balance
+    USAGE_ADJUST = "usageAdjust"  # a rerating's difference, either way
+    WHOLESALE = "wholesale"  # the host's wholesale price of the MVNO's usage
 
 
 class TransferStatus(StrEnum):

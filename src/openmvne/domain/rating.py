@@ -1,0 +1,226 @@
+"""The rating engine: usage records → units, allowances, overage, charges, wholesale cost.
+
+Two implementations of one rule set, kept equal by a property test:
+- `ENGINE_SQL`, vectorised: one window-function statement (DuckDB here; the same portable SQL
+  runs on PostgreSQL or Spark SQL when one machine is not enough);
+- `rate_reference`, a plain per-record loop: the specification, and the benchmark baseline.
+
+Rules (domain.md §6), per line and billing period (the calendar month in Asia/Shanghai), in
+time order (start time, then node and sequence number):
+- units: voice per started increment (default 60 s), SMS per message, data per started
+  increment of KB (default 1 KB); a record's increments are its own;
+- nothing is chargeable on a line barred for missing real-name registration, nor a
+  terminating SMS, nor a terminating call when the offer makes incoming calls free;
+- chargeable units are taken from the period's allowance first (plan + add-ons + last
+  month's unused data, in that order of use: rollover, add-ons, plan — the order only
+  matters for the buckets, not the charge), the rest is overage;
+- data overage beyond the offer's monthly cap is not charged;
+- overage is charged at the offer's rates: exact integers at one scale (`SCALE` units per
+  fen), so voice rates per minute and data rates per MB stay exact for any increment;
+- wholesale cost: every originating call and SMS and all data, at the price list's rates.
+Rounding to fen happens once, in `to_fen`, on a line's running total for the period: a
+batch charges `to_fen(after) - to_fen(before)`, so the charges of a period always add up to
+its exact total rounded once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+MICRO_PER_FEN = 1_000_000
+# Voice rates are per minute (60 s) and data rates per MB (1,024 KB): counting in 1/61,440 µfen
+# keeps every charge an exact integer.
+DENOMINATOR = 60 * 1024
+SCALE = DENOMINATOR * MICRO_PER_FEN  # exact units per fen
+BEIJING = timedelta(hours=8)  # China has kept UTC+8 without daylight saving since 1991
+
+RECORD_TYPES = ("voice", "sms", "data")
+DIRECTIONS = ("mo", "mt")
+
+
+def to_fen(exact: int) -> int:
+    """Exact units to whole fen, half up. The one rounding point."""
+    return (exact + SCALE // 2) // SCALE
+
+
+def period_of(start: datetime) -> str:
+    return (start.astimezone(UTC) + BEIJING).strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class Record:
+    node_id: str
+    seq: int
+    msisdn: str
+    type: str
+    start_time: datetime
+    quantity: int  # seconds, messages or bytes
+    direction: str
+    province: str = ""
+    partial_seq: int = 0
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What rating a line's records in one period needs: the offer, the allowances, what was
+    used before this batch, and the wholesale rates (µfen per minute / SMS / MB)."""
+
+    voice_rate: int
+    sms_rate: int
+    data_rate: int
+    voice_incr_s: int = 60
+    data_incr_kb: int = 1
+    term_voice_free: bool = True
+    cap_kb: int | None = None
+    voice_allow_s: int = 0
+    sms_allow: int = 0
+    data_allow_kb: int = 0
+    no_charge: bool = False
+    voice_used_s: int = 0
+    sms_used: int = 0
+    data_used_kb: int = 0
+    data_over_kb: int = 0
+    w_voice: int = 0
+    w_sms: int = 0
+    w_data: int = 0
+
+
+@dataclass(frozen=True)
+class Rated:
+    record: Record
+    period: str
+    units: int  # chargeable units after increments (s, messages, KB); 0 when free
+    in_allowance: int
+    overage: int
+    billed_overage: int  # after the data cap
+    charge_exact: int  # in 1/SCALE fen
+    wholesale_exact: int
+
+
+def billed_units(kind: str, quantity: int, terms: Terms) -> int:
+    if kind == "voice":
+        step = terms.voice_incr_s
+        return -(-quantity // step) * step
+    if kind == "sms":
+        return quantity
+    step = 1024 * terms.data_incr_kb
+    return -(-quantity // step) * terms.data_incr_kb
+
+
+def _per_unit(kind: str, rate_voice: int, rate_sms: int, rate_data: int) -> int:
+    """Exact units per billed unit (second, message, KB) for a rate set."""
+    if kind == "voice":
+        return rate_voice * (DENOMINATOR // 60)
+    if kind == "sms":
+        return rate_sms * DENOMINATOR
+    return rate_data * (DENOMINATOR // 1024)
+
+
+def _free(record: Record, terms: Terms) -> bool:
+    if terms.no_charge:
+        return True
+    if record.direction == "mt" and record.type == "sms":
+        return True
+    return record.direction == "mt" and record.type == "voice" and terms.term_voice_free
+
+
+def _order(record: Record) -> tuple[datetime, str, int]:
+    return (record.start_time, record.node_id, record.seq)
+
+
+def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -> list[Rated]:
+    """The rules as a loop, one record at a time. `terms` by (msisdn, period)."""
+    used: dict[tuple[str, str, str], int] = defaultdict(int)
+    over: dict[tuple[str, str], int] = defaultdict(int)
+    out = []
+    for record in sorted(records, key=lambda r: (r.msisdn, _order(r))):
+        period = period_of(record.start_time)
+        t = terms[(record.msisdn, period)]
+        billed = billed_units(record.type, record.quantity, t)
+        units = 0 if _free(record, t) else billed
+        allowance, before = {
+            "voice": (t.voice_allow_s, t.voice_used_s),
+            "sms": (t.sms_allow, t.sms_used),
+            "data": (t.data_allow_kb, t.data_used_kb),
+        }[record.type]
+        key = (record.msisdn, period, record.type)
+        in_allowance = max(0, min(units, allowance - before - used[key]))
+        used[key] += units
+        overage = units - in_allowance
+        billed_over = overage
+        if record.type == "data" and t.cap_kb is not None:
+            done = t.data_over_kb + over[(record.msisdn, period)]
+            billed_over = max(0, min(overage, t.cap_kb - done))
+            over[(record.msisdn, period)] += overage
+        charge = billed_over * _per_unit(record.type, t.voice_rate, t.sms_rate, t.data_rate)
+        costly = record.type == "data" or record.direction == "mo"
+        wholesale = billed * _per_unit(record.type, t.w_voice, t.w_sms, t.w_data) if costly else 0
+        out.append(
+            Rated(record, period, units, in_allowance, overage, billed_over, charge, wholesale)
+        )
+    return out
+
+
+# The same rules over whole tables. `records` holds the batch (typed columns as Record, and
+# `period`); `terms` one row per (msisdn, period) with Terms' fields. Window functions, CASE
+# and integer arithmetic only (DuckDB's `* EXCLUDE` aside): it ports to PostgreSQL and Spark.
+ENGINE_SQL = """
+WITH joined AS (
+  SELECT r.*, t.*  EXCLUDE (msisdn, period),
+    CASE r.type
+      WHEN 'voice' THEN ((r.quantity + t.voice_incr_s - 1) // t.voice_incr_s) * t.voice_incr_s
+      WHEN 'sms' THEN r.quantity
+      ELSE ((r.quantity + 1024 * t.data_incr_kb - 1) // (1024 * t.data_incr_kb)) * t.data_incr_kb
+    END AS billed
+  FROM records r JOIN terms t ON t.msisdn = r.msisdn AND t.period = r.period
+), chargeable AS (
+  SELECT *,
+    CASE WHEN no_charge OR (direction = 'mt' AND type = 'sms')
+              OR (direction = 'mt' AND type = 'voice' AND term_voice_free) THEN 0
+         ELSE billed END AS units,
+    CASE type WHEN 'voice' THEN voice_allow_s - voice_used_s
+              WHEN 'sms' THEN sms_allow - sms_used
+              ELSE data_allow_kb - data_used_kb END AS allowance_left
+  FROM joined
+), consumed AS (
+  SELECT *,
+    SUM(units) OVER (PARTITION BY msisdn, period, type
+                     ORDER BY start_time, node_id, seq ROWS UNBOUNDED PRECEDING) - units
+      AS units_before
+  FROM chargeable
+), allowed AS (
+  SELECT *,
+    GREATEST(0, LEAST(units, allowance_left - units_before)) AS in_allowance
+  FROM consumed
+), over AS (
+  SELECT *, units - in_allowance AS overage,
+    SUM(units - in_allowance) OVER (PARTITION BY msisdn, period, type
+                     ORDER BY start_time, node_id, seq ROWS UNBOUNDED PRECEDING)
+      - (units - in_allowance) AS overage_before
+  FROM allowed
+), billed_over AS (
+  SELECT *,
+    CASE WHEN type = 'data' AND cap_kb IS NOT NULL
+         THEN GREATEST(0, LEAST(overage, cap_kb - data_over_kb - overage_before))
+         ELSE overage END AS billed_overage
+  FROM over
+)
+SELECT node_id, seq, msisdn, type, start_time, quantity, direction, province, partial_seq,
+  period, units, in_allowance, overage, billed_overage,
+  billed_overage * CASE type WHEN 'voice' THEN voice_rate * 1024
+                             WHEN 'sms' THEN sms_rate * 61440
+                             ELSE data_rate * 60 END AS charge_exact,
+  CASE WHEN type = 'data' OR direction = 'mo'
+       THEN billed * CASE type WHEN 'voice' THEN w_voice * 1024
+                               WHEN 'sms' THEN w_sms * 61440
+                               ELSE w_data * 60 END
+       ELSE 0 END AS wholesale_exact
+FROM billed_over
+"""
+
+
+def future_limit(now: datetime) -> datetime:
+    """Records may start at most this late: a clock a few minutes ahead is tolerated."""
+    return now + timedelta(minutes=5)

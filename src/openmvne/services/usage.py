@@ -1,0 +1,668 @@
+"""Batch rating: usage files (CSV or Parquet, docs/usage-records.md) rated exactly once.
+
+One batch is one database transaction: the claim of its record ids, the lines' period
+totals, the ledger postings and the batch's own row commit together, or not at all. So a
+file rated twice, overlapping files and replays rate each record once, and a rater killed
+mid-batch leaves nothing behind: the next run rates the whole batch.
+
+Claims: record ids are (node id, sequence number). Each node's sequence numbers are kept as
+roaring bitmaps, one per 65,536 numbers and per partition of the subscriber space, so a batch
+claims millions of ids by reading and writing a few hundred small rows, and workers that own
+different partitions never touch the same claim row.
+
+Rated records are kept as Parquet files under the usage lake (`OPENMVNE_USAGE_DIR`), one
+file per batch and billing period, written before the commit under a temporary name and
+renamed after it; a batch whose commit happened but whose rename did not is finished by the
+next run (`recover`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from pyroaring import BitMap64
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from openmvne import clock, ids
+from openmvne.db import locks
+from openmvne.db import tables as t
+from openmvne.db.engine import Database
+from openmvne.db.scoping import unscoped
+from openmvne.domain.ledger import AccountKind, TransferCode
+from openmvne.domain.rating import ENGINE_SQL, future_limit, to_fen
+from openmvne.errors import InvalidInput
+from openmvne.services import ledger, lifecycle, usage_terms
+from openmvne.services.lifecycle import SYSTEM
+from openmvne.services.usage_engine import terms_table
+
+WHY = "rating works across every MVNO's lines"
+PARTITIONS = 16
+BLOCK_BITS = 16
+MAX_REJECTS_KEPT = 10_000
+
+# Every input column arrives as whatever the file holds and is cast here: a CSV (read as
+# text) is parsed, a typed Parquet column passes through unchanged.
+PARSE_SQL = """
+SELECT file_no, line_no,
+  CAST(node_id AS VARCHAR) AS node_id,
+  TRY_CAST(seq AS BIGINT) AS seq,
+  CAST(msisdn AS VARCHAR) AS msisdn,
+  lower(CAST(type AS VARCHAR)) AS type,
+  TRY_CAST(start_time AS TIMESTAMPTZ) AS start_time,
+  TRY_CAST(quantity AS BIGINT) AS quantity,
+  lower(CAST(direction AS VARCHAR)) AS direction,
+  COALESCE(CAST(province AS VARCHAR), '') AS province,
+  COALESCE(TRY_CAST(partial_seq AS BIGINT), 0) AS partial_seq
+FROM raw
+"""
+CHECK_SQL = """
+SELECT *,
+  CASE
+    WHEN node_id IS NULL OR length(node_id) = 0 OR length(node_id) > 32 THEN 'bad node id'
+    WHEN seq IS NULL OR seq < 0 THEN 'bad sequence number'
+    WHEN msisdn IS NULL OR NOT regexp_full_match(msisdn, '1[0-9]{10}') THEN 'bad MSISDN'
+    WHEN type IS NULL OR type NOT IN ('voice', 'sms', 'data') THEN 'unknown type'
+    WHEN start_time IS NULL THEN 'bad start time'
+    WHEN start_time > $limit THEN 'start time in the future'
+    WHEN quantity IS NULL OR quantity < 0 THEN 'negative or missing quantity'
+    WHEN direction IS NULL OR direction NOT IN ('mo', 'mt') THEN 'bad direction'
+    WHEN partial_seq < 0 THEN 'bad partial sequence'
+  END AS reason
+FROM parsed
+"""
+COLUMNS = (
+    "node_id",
+    "seq",
+    "msisdn",
+    "type",
+    "start_time",
+    "quantity",
+    "direction",
+    "province",
+    "partial_seq",
+)
+
+
+@dataclass
+class BatchResult:
+    batch_id: uuid.UUID | None
+    records_in: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rated: int = 0
+    charged_fen: int = 0
+    unpaid_fen: int = 0
+    wholesale_fen: int = 0
+    lines: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batchId": ids.to_public("rating_batch", self.batch_id) if self.batch_id else None,
+            "recordsIn": self.records_in,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rated": self.rated,
+            "chargedFen": self.charged_fen,
+            "unpaidFen": self.unpaid_fen,
+            "wholesaleFen": self.wholesale_fen,
+            "marginFen": self.charged_fen - self.wholesale_fen,
+            "lines": self.lines,
+            "rejectReasons": dict(self.reasons),
+        }
+
+
+def partition_of(msisdn: str) -> int:
+    return int(msisdn) % PARTITIONS
+
+
+def lake_dir(root: str | Path) -> Path:
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
+    """Read the files into `raw` (with line numbers), however they are typed."""
+    parts = []
+    for i, path in enumerate(paths):
+        if not path.exists():
+            raise InvalidInput(f"no such file: {path}", code="file_missing", field="files")
+        quoted = str(path).replace("'", "''")
+        if path.suffix.lower() in (".parquet", ".pq"):
+            source = f"read_parquet('{quoted}')"
+            first_line = 1
+        else:
+            source = f"read_csv('{quoted}', header = true, all_varchar = true)"
+            first_line = 2  # after the header
+        parts.append(
+            f"SELECT {i} AS file_no, row_number() OVER () + {first_line - 1} AS line_no, "  # noqa: S608  # numbers and quoted paths of ours
+            f"{', '.join(COLUMNS)} FROM {source}"
+        )
+    con.execute("CREATE OR REPLACE TABLE raw AS " + " UNION ALL BY NAME ".join(parts))
+    con.execute(f"CREATE OR REPLACE TABLE parsed AS {PARSE_SQL}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE checked AS {CHECK_SQL}", {"limit": future_limit(clock.now())}
+    )
+
+
+def _claim_groups(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], np.ndarray]:
+    """The batch's fresh record ids, grouped by claim row (node, partition·block)."""
+    claim_sql = f"""SELECT node_id, (CAST(msisdn AS BIGINT) % {PARTITIONS}) * {1 << 40}
+                   + (seq >> {BLOCK_BITS}) AS block,
+                   list(seq & {(1 << BLOCK_BITS) - 1}) AS offsets
+            FROM good GROUP BY ALL"""  # noqa: S608  # constants of ours
+    rows = con.execute(claim_sql).fetchall()
+    return {
+        (node, int(block)): np.asarray(offsets, dtype=np.uint64) for node, block, offsets in rows
+    }
+
+
+def _claim(
+    conn: Connection, con: duckdb.DuckDBPyConnection
+) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Take out the records claimed by earlier batches; return (duplicates, new claim rows,
+    changed claim rows)."""
+    groups = _claim_groups(con)
+    if not groups:
+        return 0, [], []
+    # One lock per (node, partition), not per block: a transaction may take only so many.
+    locks.lock(conn, *sorted({f"usage-claim:{node}:{block >> 40}" for node, block in groups}))
+    uc = t.usage_claim
+    stored: dict[tuple[str, int], BitMap64] = {}
+    nodes = sorted({node for node, _ in groups})
+    for start in range(0, len(nodes), 1000):
+        rows = conn.execute(
+            select(uc.c.node_id, uc.c.block, uc.c.bitmap).where(
+                uc.c.node_id.in_(nodes[start : start + 1000])
+            )
+        ).all()
+        for row in rows:
+            if (row.node_id, row.block) in groups:
+                stored[(row.node_id, row.block)] = BitMap64.deserialize(row.bitmap)
+    duplicate_keys: list[tuple[str, int]] = []
+    inserts, updates = [], []
+    for (node, block), offsets in groups.items():
+        fresh = BitMap64(offsets)
+        before = stored.get((node, block))
+        if before is not None:
+            seen = fresh & before
+            if seen:
+                base = (block % (1 << 40)) << BLOCK_BITS
+                duplicate_keys.extend((node, base + int(o)) for o in seen)
+            merged = before | fresh
+            updates.append(
+                {"n": node, "b": block, "bitmap": merged.serialize(), "count": len(merged)}
+            )
+        else:
+            inserts.append(
+                {"node_id": node, "block": block, "bitmap": fresh.serialize(), "count": len(fresh)}
+            )
+    if duplicate_keys:
+        con.register(
+            "seen",
+            pa.table(
+                {
+                    "node_id": [k[0] for k in duplicate_keys],
+                    "seq": pa.array([k[1] for k in duplicate_keys], pa.int64()),
+                }
+            ),
+        )
+        con.execute("DELETE FROM good WHERE (node_id, seq) IN (SELECT node_id, seq FROM seen)")
+    return len(duplicate_keys), inserts, updates
+
+
+def _write_claims(
+    conn: Connection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
+) -> None:
+    uc = t.usage_claim
+    if inserts:
+        conn.execute(insert(uc), inserts)
+    if updates:
+        conn.execute(
+            update(uc)
+            .where(uc.c.node_id == bindparam("n"), uc.c.block == bindparam("b"))
+            .values(bitmap=bindparam("bitmap"), count=bindparam("count")),
+            updates,
+        )
+
+
+# --- rating ---------------------------------------------------------------------------------
+
+RECORDS_VIEW = """
+CREATE OR REPLACE VIEW records AS
+SELECT node_id, seq, msisdn, type, start_time, quantity, direction, province, partial_seq,
+  strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m') AS period
+FROM good
+"""
+TOTALS_SQL = """
+SELECT msisdn, period, count(*) AS records,
+  COALESCE(sum(units) FILTER (WHERE type = 'voice'), 0) AS voice_s,
+  COALESCE(sum(units) FILTER (WHERE type = 'sms'), 0) AS sms,
+  COALESCE(sum(units) FILTER (WHERE type = 'data'), 0) AS data_kb,
+  COALESCE(sum(overage) FILTER (WHERE type = 'data'), 0) AS data_over_kb,
+  CAST(sum(charge_exact) AS HUGEINT) AS charge_exact,
+  CAST(sum(wholesale_exact) AS HUGEINT) AS wholesale_exact
+FROM rated GROUP BY msisdn, period ORDER BY msisdn, period
+"""
+
+
+@dataclass
+class _Posting:
+    moves: list[ledger.Move] = field(default_factory=list)
+    period_inserts: list[dict[str, Any]] = field(default_factory=list)
+    period_updates: list[dict[str, Any]] = field(default_factory=list)
+    debts: dict[uuid.UUID, int] = field(default_factory=lambda: defaultdict(int))
+    exhausted: set[uuid.UUID] = field(default_factory=set)
+    costs: dict[tuple[uuid.UUID, uuid.UUID, str], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
+
+
+def _accounts(
+    conn: Connection,
+    kind: AccountKind,
+    keys: dict[str, tuple[uuid.UUID | None, uuid.UUID | None, str | None]],
+) -> dict[str, dict[str, Any]]:
+    """Accounts by caller's key, locked on PostgreSQL (rating sizes debits to what they hold)."""
+    la = t.ledger_account
+    natural = {k: ledger.natural_key(kind, *v) for k, v in keys.items()}
+    by_natural: dict[str, dict[str, Any]] = {}
+    values = sorted(set(natural.values()))
+    for start in range(0, len(values), usage_terms.CHUNK):
+        stmt = unscoped(
+            select(la).where(la.c.natural_key.in_(values[start : start + usage_terms.CHUNK])), WHY
+        ).order_by(la.c.id)
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        by_natural.update({r["natural_key"]: dict(r) for r in conn.execute(stmt).mappings()})
+    out = {}
+    for key, nk in natural.items():
+        row = by_natural.get(nk)
+        if row is None:
+            mvno, owner, msisdn = keys[key]
+            row = ledger.account(conn, kind, mvno_id=mvno, owner_id=owner, msisdn=msisdn)
+        out[key] = row
+    return out
+
+
+def _post_totals(
+    conn: Connection,
+    totals: list[tuple[Any, ...]],
+    terms: dict[tuple[str, str], usage_terms.LineTerms],
+    reference: str,
+    *,
+    replace: bool = False,
+) -> tuple[_Posting, int, int]:
+    """Turn per line-period totals into postings. `replace`: the totals are the period's
+    whole (rerating), not an addition to what was rated before."""
+    posting = _Posting()
+    lines = {lt.line.msisdn: lt.line for lt in terms.values()}
+    prepaid = _accounts(
+        conn,
+        AccountKind.SUBSCRIBER_PREPAID,
+        {m: (line.mvno_id, None, m) for m, line in lines.items()},
+    )
+    revenue = _accounts(
+        conn,
+        AccountKind.MVNO_REVENUE,
+        {str(m): (m, None, None) for m in {line.mvno_id for line in lines.values()}},
+    )
+    taken: dict[str, int] = defaultdict(int)
+    charged = unpaid_total = 0
+    now = clock.now()
+    for msisdn, period, records, voice_s, sms, data_kb, data_over, charge, wholesale in totals:
+        lt = terms[(msisdn, period)]
+        line, row = lt.line, lt.existing
+        before = row["charge_exact"] if row else 0
+        after = int(charge) if replace else before + int(charge)
+        due = to_fen(after) - to_fen(before)
+        account = prepaid[msisdn]
+        if due >= 0:
+            available = ledger.balance(account).available - taken[msisdn]
+            pay = min(due, available)
+            owed = due - pay
+            taken[msisdn] += pay
+            posting.moves.append(
+                ledger.Move(
+                    account["id"],
+                    revenue[str(line.mvno_id)]["id"],
+                    pay,
+                    TransferCode.USAGE_ADJUST if replace else TransferCode.USAGE,
+                    reference,
+                    line.mvno_id,
+                )
+            )
+            if owed:
+                posting.debts[line.id] += owed
+            if due and available - pay <= 0:
+                posting.exhausted.add(line.id)
+        else:  # a rerating found the period cheaper: what was unpaid is forgiven first
+            back = -due
+            forgiven = min(back, row["unpaid_fen"] if row else 0)
+            if forgiven:
+                posting.debts[line.id] -= forgiven
+            if back - forgiven:
+                posting.moves.append(
+                    ledger.Move(
+                        revenue[str(line.mvno_id)]["id"],
+                        account["id"],
+                        back - forgiven,
+                        TransferCode.USAGE_ADJUST,
+                        reference,
+                        line.mvno_id,
+                    )
+                )
+            pay, owed = -(back - forgiven), -forgiven
+        charged += pay
+        unpaid_total += owed
+        w_before = row["wholesale_exact"] if row else 0
+        w_after = int(wholesale) if replace else w_before + int(wholesale)
+        posting.costs[(line.mvno_id, line.host_id, period)] += w_after - w_before
+        used = {
+            "voice_used_s": int(voice_s),
+            "sms_used": int(sms),
+            "data_used_kb": int(data_kb),
+            "data_over_kb": int(data_over),
+        }
+        if row is None:
+            posting.period_inserts.append(
+                {
+                    "subscription_id": line.id,
+                    "period": period,
+                    "mvno_id": line.mvno_id,
+                    "msisdn": msisdn,
+                    "voice_allow_s": lt.allowances[0],
+                    "sms_allow": lt.allowances[1],
+                    "data_allow_kb": lt.allowances[2],
+                    "rollover_kb": lt.allowances[3],
+                    **used,
+                    "records": int(records),
+                    "charge_exact": after,
+                    "charged_fen": to_fen(after),
+                    "unpaid_fen": owed,
+                    "wholesale_exact": w_after,
+                    "updated_at": now,
+                }
+            )
+        else:
+            if not replace:
+                used = {k: row[k] + v for k, v in used.items()}
+            posting.period_updates.append(
+                {
+                    "sid": line.id,
+                    "p": period,
+                    **used,
+                    "records": int(records) + (0 if replace else row["records"]),
+                    "charge_exact": after,
+                    "charged_fen": to_fen(after),
+                    "unpaid_fen": row["unpaid_fen"] + owed,
+                    "wholesale_exact": w_after,
+                    "updated_at": now,
+                }
+            )
+    return posting, charged, unpaid_total
+
+
+def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
+    """Write the postings; returns the wholesale fen posted."""
+    up = t.usage_period
+    if posting.period_inserts:
+        conn.execute(insert(up), posting.period_inserts)
+    if posting.period_updates:
+        conn.execute(
+            update(up)
+            .where(up.c.subscription_id == bindparam("sid"), up.c.period == bindparam("p"))
+            .values(
+                voice_used_s=bindparam("voice_used_s"),
+                sms_used=bindparam("sms_used"),
+                data_used_kb=bindparam("data_used_kb"),
+                data_over_kb=bindparam("data_over_kb"),
+                records=bindparam("records"),
+                charge_exact=bindparam("charge_exact"),
+                charged_fen=bindparam("charged_fen"),
+                unpaid_fen=bindparam("unpaid_fen"),
+                wholesale_exact=bindparam("wholesale_exact"),
+                updated_at=bindparam("updated_at"),
+            ),
+            posting.period_updates,
+        )
+    wholesale_fen = _costs(conn, posting, reference)
+    ledger.post_many(conn, posting.moves)
+    sub = t.subscription
+    if posting.debts:
+        conn.execute(
+            update(sub)
+            .where(sub.c.id == bindparam("sid"))
+            .values(debt_fen=sub.c.debt_fen + bindparam("owed")),
+            [{"sid": k, "owed": v} for k, v in sorted(posting.debts.items()) if v],
+        )
+    for line_id in sorted(posting.exhausted):
+        lifecycle.exhausted(conn, SYSTEM, line_id)
+    return wholesale_fen
+
+
+def _costs(conn: Connection, posting: _Posting, reference: str) -> int:
+    """The MVNO's wholesale cost, per host and period, rounded once on the running total."""
+    uc = t.usage_cost
+    total = 0
+    now = clock.now()
+    for (mvno, host, period), delta in sorted(posting.costs.items(), key=str):
+        row = (
+            conn.execute(
+                unscoped(
+                    select(uc).where(
+                        uc.c.mvno_id == mvno, uc.c.host_id == host, uc.c.period == period
+                    ),
+                    WHY,
+                )
+            )
+            .mappings()
+            .first()
+        )
+        before = row["wholesale_exact"] if row else 0
+        after = before + delta
+        fen = to_fen(after) - to_fen(before)
+        if row is None:
+            conn.execute(
+                insert(uc).values(
+                    mvno_id=mvno, host_id=host, period=period, wholesale_exact=after,
+                    wholesale_fen=to_fen(after), updated_at=now,
+                )
+            )  # fmt: skip
+        else:
+            conn.execute(
+                update(uc)
+                .where(uc.c.mvno_id == mvno, uc.c.host_id == host, uc.c.period == period)
+                .values(wholesale_exact=after, wholesale_fen=to_fen(after), updated_at=now)
+            )
+        if fen:
+            revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=mvno)
+            payable = ledger.account(
+                conn, AccountKind.MVNO_PAYABLE_HOST, mvno_id=mvno, owner_id=host
+            )
+            debit, credit = (revenue, payable) if fen > 0 else (payable, revenue)
+            posting.moves.append(
+                ledger.Move(
+                    debit["id"], credit["id"], abs(fen), TransferCode.WHOLESALE, reference, mvno
+                )
+            )
+        total += fen
+    return total
+
+
+def _refuse_unknown(con: duckdb.DuckDBPyConnection, refused: dict[str, str]) -> None:
+    if not refused:
+        return
+    con.register("refused", pa.table({"msisdn": list(refused), "why": list(refused.values())}))
+    con.execute(
+        "INSERT INTO rejects SELECT g.file_no, g.line_no, g.node_id, CAST(g.seq AS VARCHAR), "
+        "g.msisdn, r.why FROM good g JOIN refused r USING (msisdn)"
+    )
+    con.execute("DELETE FROM good WHERE msisdn IN (SELECT msisdn FROM refused)")
+
+
+def _write_lake(
+    con: duckdb.DuckDBPyConnection, lake: Path, batch_id: uuid.UUID, kind: str
+) -> list[tuple[Path, Path]]:
+    """Each period's rated records to a temporary Parquet file; (temporary, final) pairs."""
+    pairs = []
+    for (period,) in con.execute("SELECT DISTINCT period FROM rated ORDER BY 1").fetchall():
+        folder = lake / f"period={period}"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{kind}-{batch_id}.parquet"
+        temporary = folder / f".{final.name}.tmp"
+        quoted = str(temporary).replace("'", "''")
+        con.execute(
+            f"COPY (SELECT * FROM rated WHERE period = $p ORDER BY msisdn, start_time, seq) "  # noqa: S608  # numbers and quoted paths of ours
+            f"TO '{quoted}' (FORMAT parquet)",
+            {"p": period},
+        )
+        pairs.append((temporary, final))
+    return pairs
+
+
+def recover(db: Database, lake: Path) -> int:
+    """Finish the renames of batches that committed just before a crash; drop the files of
+    batches that never committed."""
+    done = 0
+    rb = t.rating_batch
+    with db.read() as conn:
+        committed = {
+            Path(f).name for files in conn.execute(select(rb.c.files)).scalars() for f in files
+        }
+    for temporary in lake.glob("period=*/.*.parquet.tmp"):
+        final = temporary.with_name(temporary.name[1:].removesuffix(".tmp"))
+        if final.name in committed:
+            temporary.replace(final)
+            done += 1
+        else:
+            temporary.unlink()
+    return done
+
+
+def rate_files(
+    db: Database,
+    paths: Sequence[Path],
+    *,
+    lake: Path,
+    source: str | None = None,
+    after_compute: Callable[[], None] | None = None,
+) -> BatchResult:
+    """Rate usage files as one batch. `after_compute` is a test hook: it runs inside the
+    transaction, after the rating and before the commit (where a crash hurts most)."""
+    lake = lake_dir(lake)
+    recover(db, lake)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    load(con, paths)
+    con.execute(
+        "CREATE TABLE rejects AS SELECT file_no, line_no, node_id, CAST(seq AS VARCHAR) AS seq, "
+        "msisdn, reason FROM checked WHERE reason IS NOT NULL"
+    )
+    con.execute(
+        "CREATE TABLE good AS SELECT * EXCLUDE (reason) FROM checked WHERE reason IS NULL "
+        "QUALIFY row_number() OVER (PARTITION BY node_id, seq ORDER BY file_no, line_no) = 1"
+    )
+    records_in = _count(con, "checked")
+    in_file_duplicates = records_in - _count(con, "rejects") - _count(con, "good")
+    batch_id = ids.new_id()
+    reference = f"usage:{batch_id}"
+    result = BatchResult(batch_id, records_in=records_in)
+    with db.write() as conn:
+        partitions = [r[0] for r in con.execute(
+            f"SELECT DISTINCT CAST(msisdn AS BIGINT) % {PARTITIONS} FROM good ORDER BY 1"  # noqa: S608  # numbers and quoted paths of ours
+        ).fetchall()]  # fmt: skip
+        locks.lock(conn, *(f"usage-partition:{p}" for p in partitions))
+        msisdns = [r[0] for r in con.execute("SELECT DISTINCT msisdn FROM good").fetchall()]
+        lines, refused = usage_terms.lines_for(conn, msisdns)
+        _refuse_unknown(con, refused)
+        duplicates, claim_inserts, claim_updates = _claim(conn, con)
+        keys = [
+            (m, p)
+            for m, p in con.execute(
+                "SELECT DISTINCT msisdn, strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR,"
+                " '%Y-%m') FROM good"
+            ).fetchall()
+        ]
+        terms = usage_terms.terms_for(conn, lines, keys)
+        con.register("terms", terms_table({k: v.terms for k, v in terms.items()}))
+        con.execute(RECORDS_VIEW)
+        con.execute(f"CREATE TABLE rated AS {ENGINE_SQL}")
+        totals = con.execute(TOTALS_SQL).fetchall()
+        posting, charged, unpaid = _post_totals(conn, totals, terms, reference)
+        _write_claims(conn, claim_inserts, claim_updates)
+        wholesale = _apply(conn, posting, reference)
+        pairs = _write_lake(con, lake, batch_id, "rate")
+        rejected = _count(con, "rejects")
+        result.duplicates = duplicates + in_file_duplicates
+        result.rejected = rejected
+        result.rated = _count(con, "rated")
+        result.charged_fen, result.unpaid_fen, result.wholesale_fen = charged, unpaid, wholesale
+        result.lines = len(totals)
+        result.reasons = Counter(
+            dict(con.execute("SELECT reason, count(*) FROM rejects GROUP BY 1").fetchall())
+        )
+        result.files = [str(final) for _, final in pairs]
+        conn.execute(
+            insert(t.rating_batch).values(
+                id=batch_id,
+                kind="rate",
+                source=(source or ", ".join(str(p) for p in paths))[:500],
+                period=None,
+                records_in=records_in,
+                duplicates=result.duplicates,
+                rejected=rejected,
+                rated=result.rated,
+                charged_fen=charged,
+                wholesale_fen=wholesale,
+                files=result.files,
+                created_at=clock.now(),
+            )
+        )
+        _keep_rejects(conn, con, batch_id)
+        if after_compute is not None:
+            after_compute()
+    for temporary, final in pairs:
+        temporary.replace(final)
+    return result
+
+
+def _keep_rejects(conn: Connection, con: duckdb.DuckDBPyConnection, batch_id: uuid.UUID) -> None:
+    rows = con.execute(
+        f"SELECT line_no, node_id, seq, msisdn, reason FROM rejects ORDER BY file_no, line_no "  # noqa: S608  # numbers and quoted paths of ours
+        f"LIMIT {MAX_REJECTS_KEPT}"
+    ).fetchall()
+    if rows:
+        conn.execute(
+            insert(t.usage_reject),
+            [
+                {
+                    "id": ids.new_id(),
+                    "batch_id": batch_id,
+                    "line_no": line_no,
+                    "node_id": (node or "")[:32] or None,
+                    "seq": (seq or "")[:40] or None,
+                    "msisdn": (msisdn or "")[:40] or None,
+                    "reason": reason,
+                }
+                for line_no, node, seq, msisdn, reason in rows
+            ],
+        )
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608  # our own names
+    return int(row[0]) if row else 0

@@ -1,0 +1,86 @@
+"""Running the vectorised rating statement (domain/rating.py) on DuckDB over Arrow tables."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import UTC
+
+import duckdb
+import pyarrow as pa
+
+from openmvne.domain.rating import ENGINE_SQL, Rated, Record, Terms, period_of
+
+TERMS_FIELDS = [f.name for f in fields(Terms)]
+RECORD_FIELDS = [f.name for f in fields(Record)]
+RATED_COLUMNS = [
+    *RECORD_FIELDS,
+    "period",
+    "units",
+    "in_allowance",
+    "overage",
+    "billed_overage",
+    "charge_exact",
+    "wholesale_exact",
+]
+
+
+def records_table(records: list[Record]) -> pa.Table:
+    columns = {name: [getattr(r, name) for r in records] for name in RECORD_FIELDS}
+    table = pa.table(
+        {
+            **columns,
+            "start_time": pa.array(columns["start_time"], pa.timestamp("us", tz="UTC")),
+            "seq": pa.array(columns["seq"], pa.int64()),
+            "quantity": pa.array(columns["quantity"], pa.int64()),
+            "partial_seq": pa.array(columns["partial_seq"], pa.int64()),
+        }
+    )
+    return table.append_column("period", pa.array([period_of(r.start_time) for r in records]))
+
+
+def terms_table(terms: dict[tuple[str, str], Terms]) -> pa.Table:
+    keys = list(terms)
+    data: dict[str, object] = {
+        "msisdn": [k[0] for k in keys],
+        "period": [k[1] for k in keys],
+    }
+    for name in TERMS_FIELDS:
+        values = [getattr(terms[k], name) for k in keys]
+        if isinstance(values[0] if values else 0, bool):
+            data[name] = pa.array(values, pa.bool_())
+        elif name == "cap_kb":
+            data[name] = pa.array(values, pa.int64())
+        else:
+            data[name] = pa.array(values, pa.int64())
+    return pa.table(data)
+
+
+def run(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    """Rate the `records` table against the `terms` table registered on `con`."""
+    return con.sql(ENGINE_SQL)
+
+
+def rate_vectorised(records: list[Record], terms: dict[tuple[str, str], Terms]) -> list[Rated]:
+    """The engine on in-memory inputs (tests and the benchmark's equality check)."""
+    con = duckdb.connect()
+    con.register("records", records_table(records))
+    con.register("terms", terms_table(terms))
+    rows = run(con).fetchall()
+    out = []
+    for row in rows:
+        values = dict(zip(RATED_COLUMNS, row, strict=True))
+        record = Record(**{name: values[name] for name in RECORD_FIELDS})
+        record = Record(**{**record.__dict__, "start_time": record.start_time.astimezone(UTC)})
+        out.append(
+            Rated(
+                record,
+                values["period"],
+                values["units"],
+                values["in_allowance"],
+                values["overage"],
+                values["billed_overage"],
+                int(values["charge_exact"]),
+                int(values["wholesale_exact"]),
+            )
+        )
+    return out

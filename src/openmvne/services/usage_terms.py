@@ -1,0 +1,244 @@
+"""What rating needs to know about lines: which line a number is, and each line's terms for a
+billing period (offer rates, allowances with add-ons and rollover, what was used already,
+the MVNO's wholesale rates). Read inside the rating transaction, after its locks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, or_, select
+
+from openmvne.db import tables as t
+from openmvne.db.scoping import unscoped
+from openmvne.domain.rating import Terms
+from openmvne.domain.subscribers import LineState
+
+WHY = "rating reads every line its records name"
+CHUNK = 5_000
+RATEABLE = [
+    s.value
+    for s in LineState
+    if s not in (LineState.PENDING, LineState.FAILED, LineState.CANCELLED)
+]
+
+
+@dataclass
+class Line:
+    id: uuid.UUID
+    msisdn: str
+    mvno_id: uuid.UUID
+    host_id: uuid.UUID
+    offering_id: uuid.UUID
+    state: str
+
+
+def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], dict[str, str]]:
+    """The live line of each number, and for the others why their records are refused."""
+    sub = t.subscription
+    found: dict[str, Line] = {}
+    seen_states: dict[str, str] = {}
+    for start in range(0, len(msisdns), CHUNK):
+        chunk = msisdns[start : start + CHUNK]
+        rows = conn.execute(
+            unscoped(
+                select(
+                    sub.c.id,
+                    sub.c.msisdn,
+                    sub.c.mvno_id,
+                    sub.c.host_id,
+                    sub.c.offering_id,
+                    sub.c.state,
+                ).where(sub.c.msisdn.in_(chunk)),
+                WHY,
+            )
+        ).all()
+        for row in rows:
+            if row.state in RATEABLE:
+                found[row.msisdn] = Line(
+                    row.id, row.msisdn, row.mvno_id, row.host_id, row.offering_id, row.state
+                )
+            else:
+                seen_states.setdefault(row.msisdn, row.state)
+    refused = {}
+    for msisdn in msisdns:
+        if msisdn in found:
+            continue
+        state = seen_states.get(msisdn)
+        refused[msisdn] = (
+            "unknown subscriber"
+            if state is None
+            else "line cancelled"
+            if state == LineState.CANCELLED.value
+            else f"line {state}"
+        )
+    return found, refused
+
+
+def _offers(conn: Connection, ids_: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    po = t.product_offering
+    wanted = sorted(set(ids_))
+    out: dict[uuid.UUID, dict[str, Any]] = {}
+    for start in range(0, len(wanted), CHUNK):
+        rows = conn.execute(
+            unscoped(select(po).where(po.c.id.in_(wanted[start : start + CHUNK])), WHY)
+        ).mappings()
+        out.update({r["id"]: dict(r) for r in rows})
+    return out
+
+
+def _addons(conn: Connection, line_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int, int]]:
+    """Allowances of the add-on packs active on each line: (voice s, SMS, data KB)."""
+    ss, po = t.subscription_service, t.product_offering
+    out: dict[uuid.UUID, tuple[int, int, int]] = {}
+    for start in range(0, len(line_ids), CHUNK):
+        rows = conn.execute(
+            unscoped(
+                select(ss.c.subscription_id, po.c.voice_min, po.c.sms, po.c.data_mb)
+                .join(po, po.c.id == ss.c.offering_id)
+                .where(
+                    ss.c.subscription_id.in_(line_ids[start : start + CHUNK]),
+                    ss.c.state == "active",
+                ),
+                WHY,
+            )
+        ).all()
+        for row in rows:
+            v, s, d = out.get(row.subscription_id, (0, 0, 0))
+            out[row.subscription_id] = (v + row.voice_min * 60, s + row.sms, d + row.data_mb * 1024)
+    return out
+
+
+def _wholesale(
+    conn: Connection, pairs: set[tuple[uuid.UUID, uuid.UUID]], period: str
+) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[int, int, int]]:
+    """The price list in force on the period's first day, per (MVNO, host)."""
+    wpl = t.wholesale_price_list
+    first = date(int(period[:4]), int(period[5:]), 1)
+    out = {}
+    for mvno, host in pairs:
+        row = conn.execute(
+            unscoped(
+                select(wpl.c.voice_rate, wpl.c.sms_rate, wpl.c.data_rate)
+                .where(
+                    wpl.c.mvno_id == mvno,
+                    wpl.c.host_id == host,
+                    wpl.c.valid_from <= first,
+                    or_(wpl.c.valid_to.is_(None), wpl.c.valid_to >= first),
+                )
+                .order_by(wpl.c.valid_from.desc())
+                .limit(1),
+                WHY,
+            )
+        ).first()
+        # Package-model lists have no unit rates: their cost is the package price (settlement).
+        out[(mvno, host)] = (
+            (row.voice_rate or 0, row.sms_rate or 0, row.data_rate or 0) if row else (0, 0, 0)
+        )
+    return out
+
+
+def previous_period(period: str) -> str:
+    year, month = int(period[:4]), int(period[5:])
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
+
+def period_rows(
+    conn: Connection, keys: list[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], dict[str, Any]]:
+    up = t.usage_period
+    wanted = set(keys)
+    periods = sorted({p for _, p in keys})
+    line_ids = sorted({line_id for line_id, _ in keys})
+    out: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    for start in range(0, len(line_ids), CHUNK):
+        rows = conn.execute(
+            unscoped(
+                select(up).where(
+                    up.c.subscription_id.in_(line_ids[start : start + CHUNK]),
+                    up.c.period.in_(periods),
+                ),
+                WHY,
+            )
+        ).mappings()
+        for r in rows:
+            if (r["subscription_id"], r["period"]) in wanted:
+                out[(r["subscription_id"], r["period"])] = dict(r)
+    return out
+
+
+@dataclass
+class LineTerms:
+    line: Line
+    period: str
+    terms: Terms
+    existing: dict[str, Any] | None  # the usage_period row, when the period was rated before
+    allowances: tuple[int, int, int, int]  # voice s, SMS, data KB, of which rollover KB
+
+
+def terms_for(
+    conn: Connection, lines: dict[str, Line], keys: list[tuple[str, str]], *, fresh: bool = False
+) -> dict[tuple[str, str], LineTerms]:
+    """Terms per (msisdn, period). `fresh`: as if nothing of the period was rated (rerating)."""
+    offers = _offers(conn, (line.offering_id for line in lines.values()))
+    addons = _addons(conn, sorted({lines[m].id for m, _ in keys}))
+    by_key = [(lines[m].id, p) for m, p in keys]
+    existing = period_rows(conn, by_key)
+    previous = period_rows(conn, [(line_id, previous_period(p)) for line_id, p in by_key])
+    wholesale: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[int, int, int]] = {}
+    for period in sorted({p for _, p in keys}):
+        pairs = {(lines[m].mvno_id, lines[m].host_id) for m, p in keys if p == period}
+        for (mvno, host), rates in _wholesale(conn, pairs, period).items():
+            wholesale[(mvno, host, period)] = rates
+    out = {}
+    for msisdn, period in keys:
+        line = lines[msisdn]
+        offer = offers[line.offering_id]
+        row = existing.get((line.id, period))
+        if row is not None:
+            allow = (
+                row["voice_allow_s"],
+                row["sms_allow"],
+                row["data_allow_kb"],
+                row["rollover_kb"],
+            )
+        else:
+            rollover = 0
+            before = previous.get((line.id, previous_period(period)))
+            if offer["rollover_data"] and before is not None:
+                plan_kb = offer["data_mb"] * 1024
+                rollover = min(plan_kb, max(0, before["data_allow_kb"] - before["data_used_kb"]))
+            extra = addons.get(line.id, (0, 0, 0))
+            allow = (
+                offer["voice_min"] * 60 + extra[0],
+                offer["sms"] + extra[1],
+                offer["data_mb"] * 1024 + extra[2] + rollover,
+                rollover,
+            )
+        used = row if (row is not None and not fresh) else None
+        w = wholesale[(line.mvno_id, line.host_id, period)]
+        terms = Terms(
+            voice_rate=offer["voice_rate"],
+            sms_rate=offer["sms_rate"],
+            data_rate=offer["data_rate"],
+            voice_incr_s=offer["voice_increment_s"] or 60,
+            data_incr_kb=offer["data_increment_kb"] or 1,
+            term_voice_free=bool(offer["terminating_voice_free"]),
+            cap_kb=offer["data_cap_mb"] * 1024 if offer["data_cap_mb"] is not None else None,
+            voice_allow_s=allow[0],
+            sms_allow=allow[1],
+            data_allow_kb=allow[2],
+            no_charge=line.state == LineState.NON_REAL_NAME.value,
+            voice_used_s=used["voice_used_s"] if used else 0,
+            sms_used=used["sms_used"] if used else 0,
+            data_used_kb=used["data_used_kb"] if used else 0,
+            data_over_kb=used["data_over_kb"] if used else 0,
+            w_voice=w[0],
+            w_sms=w[1],
+            w_data=w[2],
+        )
+        out[(msisdn, period)] = LineTerms(line, period, terms, row, allow)
+    return out
