@@ -800,3 +800,53 @@ def list_alerts(
         stmt = stmt.where(ia.c.status == status)
     with db.read() as conn:
         return page(conn, stmt, order_by=[ia.c.id], offset=offset, limit=limit)
+
+
+def correct_rates(
+    db: Database,
+    actor: Actor,
+    offering_id: uuid.UUID,
+    *,
+    voice_rate: int,
+    sms_rate: int,
+    data_rate: int,
+    reason: str,
+) -> dict[str, Any]:
+    """Correct an offer's overage rates (a wrong tariff entered, not a new price: prices are
+    new offers). Usage already rated is put right by rerating its periods."""
+    actor.require(*ADMINS, action="correct an offer's rates")
+    if not reason.strip():
+        raise InvalidInput("say why the rates are corrected", code="required", field="reason")
+    for label, value in (("voiceRate", voice_rate), ("smsRate", sms_rate), ("dataRate", data_rate)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(
+                f"{label} is a whole number of µfen >= 0", code="bad_rate", field=label
+            )
+    with db.write() as conn:
+        row = fetch_visible(conn, po, actor.scope, offering_id, what="offering")
+        corrected = {**row, "voice_rate": voice_rate, "sms_rate": sms_rate, "data_rate": data_rate}
+        cost_chain.check_rates_not_below_wholesale(conn, corrected)
+        conn.execute(
+            update(po)
+            .where(po.c.id == offering_id)
+            .values(
+                voice_rate=voice_rate,
+                sms_rate=sms_rate,
+                data_rate=data_rate,
+                updated_at=clock.now(),
+            )
+        )
+        audit.record(
+            conn,
+            actor,
+            "offering.rates_corrected",
+            "product_offering",
+            offering_id,
+            mvno_id=row["mvno_id"],
+            data={
+                "from": [row["voice_rate"], row["sms_rate"], row["data_rate"]],
+                "to": [voice_rate, sms_rate, data_rate],
+                "reason": reason[:200],
+            },
+        )
+        return fetch_visible(conn, po, actor.scope, offering_id, what="offering")

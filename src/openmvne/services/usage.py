@@ -35,7 +35,8 @@ from openmvne import clock, ids
 from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
-from openmvne.db.scoping import unscoped
+from openmvne.db.scoping import scoped, unscoped
+from openmvne.domain.access import Scope
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import ENGINE_SQL, future_limit, to_fen
 from openmvne.errors import InvalidInput
@@ -134,8 +135,12 @@ def lake_dir(root: str | Path) -> Path:
 # --- loading ------------------------------------------------------------------------------
 
 
+OPTIONAL = ("province", "partial_seq")
+
+
 def load(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
-    """Read the files into `raw` (with line numbers), however they are typed."""
+    """Read the files into `raw` (with line numbers), however they are typed. A missing
+    required column, or a file that is not CSV or Parquet, is refused whole."""
     parts = []
     for i, path in enumerate(paths):
         if not path.exists():
@@ -147,11 +152,30 @@ def load(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
         else:
             source = f"read_csv('{quoted}', header = true, all_varchar = true)"
             first_line = 2  # after the header
+        try:
+            names = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        except duckdb.Error as exc:
+            raise InvalidInput(
+                f"{path.name} is not a readable CSV or Parquet file", code="bad_file", field="files"
+            ) from exc
+        missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
+        if missing:
+            raise InvalidInput(
+                f"{path.name} lacks the column(s) {', '.join(missing)}",
+                code="missing_columns",
+                field="files",
+            )
+        columns = ", ".join(c if c in names else f"NULL AS {c}" for c in COLUMNS)
         parts.append(
             f"SELECT {i} AS file_no, row_number() OVER () + {first_line - 1} AS line_no, "  # noqa: S608  # numbers and quoted paths of ours
-            f"{', '.join(COLUMNS)} FROM {source}"
+            f"{columns} FROM {source}"
         )
-    con.execute("CREATE OR REPLACE TABLE raw AS " + " UNION ALL BY NAME ".join(parts))
+    try:
+        con.execute("CREATE OR REPLACE TABLE raw AS " + " UNION ALL BY NAME ".join(parts))
+    except duckdb.Error as exc:
+        raise InvalidInput(
+            f"a file could not be read: {str(exc).splitlines()[0]}", code="bad_file", field="files"
+        ) from exc
     con.execute(f"CREATE OR REPLACE TABLE parsed AS {PARSE_SQL}")
     con.execute(
         f"CREATE OR REPLACE TABLE checked AS {CHECK_SQL}", {"limit": future_limit(clock.now())}
@@ -666,3 +690,124 @@ def _keep_rejects(conn: Connection, con: duckdb.DuckDBPyConnection, batch_id: uu
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608  # our own names
     return int(row[0]) if row else 0
+
+
+def period_files(conn: Connection, period: str) -> list[str]:
+    """The Parquet files that hold a period's rated records now: the latest rerating of the
+    period and every batch after it (or every batch, if it was never rerated)."""
+    rb = t.rating_batch
+    rows = conn.execute(select(rb.c.kind, rb.c.period, rb.c.files).order_by(rb.c.id)).all()
+    marker = f"period={period}"
+    files: list[str] = []
+    for kind, rerated, batch_files in rows:
+        if kind == "rerate" and rerated == period:
+            files = []
+        files.extend(f for f in batch_files if marker in f)
+    return files
+
+
+def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
+    """Rate a period's records again with the tariffs as they are now. Each line's difference
+    is posted (a charge or a refund); a rerating that finds no difference changes nothing."""
+    if len(period) != 7 or period[4] != "-" or not (period[:4] + period[5:]).isdigit():
+        raise InvalidInput("a period is YYYY-MM", code="bad_period", field="period")
+    lake = lake_dir(lake)
+    recover(db, lake)
+    batch_id = ids.new_id()
+    reference = f"rerate:{batch_id}"
+    result = BatchResult(batch_id)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    with db.write() as conn:
+        locks.lock(conn, *(f"usage-partition:{p}" for p in range(PARTITIONS)))
+        files = [f for f in period_files(conn, period) if Path(f).exists()]
+        if not files:
+            return BatchResult(None)
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con.execute(
+            f"CREATE TABLE good AS SELECT {', '.join(COLUMNS)} FROM read_parquet([{listed}])"  # noqa: S608  # our files
+        )
+        lines = usage_terms.lines_of_period(conn, period)
+        con.execute("DELETE FROM good WHERE msisdn NOT IN (SELECT unnest($m))", {"m": list(lines)})
+        keys = [(m, period) for m in lines]
+        terms = usage_terms.terms_for(conn, lines, keys, fresh=True)
+        con.register("terms", terms_table({k: v.terms for k, v in terms.items()}))
+        con.execute(RECORDS_VIEW)
+        con.execute(f"CREATE TABLE rated AS {ENGINE_SQL}")
+        totals = con.execute(TOTALS_SQL).fetchall()
+        if all(_unchanged(row, terms[(row[0], row[1])].existing) for row in totals):
+            return BatchResult(None, records_in=_count(con, "good"))
+        posting, charged, unpaid = _post_totals(conn, totals, terms, reference, replace=True)
+        wholesale = _apply(conn, posting, reference)
+        pairs = _write_lake(con, lake, batch_id, "rerate")
+        result.records_in = result.rated = _count(con, "rated")
+        result.charged_fen, result.unpaid_fen, result.wholesale_fen = charged, unpaid, wholesale
+        result.lines = len(totals)
+        result.files = [str(final) for _, final in pairs]
+        conn.execute(
+            insert(t.rating_batch).values(
+                id=batch_id,
+                kind="rerate",
+                source=f"rerate {period}",
+                period=period,
+                records_in=result.records_in,
+                duplicates=0,
+                rejected=0,
+                rated=result.rated,
+                charged_fen=charged,
+                wholesale_fen=wholesale,
+                files=result.files,
+                created_at=clock.now(),
+            )
+        )
+    for temporary, final in pairs:
+        temporary.replace(final)
+    return result
+
+
+def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
+    if row is None:
+        return False
+    _, _, records, voice_s, sms, data_kb, data_over, charge, wholesale = total
+    return (
+        int(charge) == row["charge_exact"]
+        and int(wholesale) == row["wholesale_exact"]
+        and (int(voice_s), int(sms), int(data_kb), int(data_over), int(records))
+        == (
+            row["voice_used_s"],
+            row["sms_used"],
+            row["data_used_kb"],
+            row["data_over_kb"],
+            row["records"],
+        )
+    )
+
+
+def rated_records(
+    db: Database, scope: Scope, msisdn: str, period: str, *, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """A line's rated records in a period (TMF635), for whoever may see the line's usage."""
+    up = t.usage_period
+    with db.read() as conn:
+        visible = conn.execute(
+            scoped(
+                select(up.c.subscription_id).where(up.c.msisdn == msisdn, up.c.period == period),
+                up,
+                scope,
+            )
+        ).first()
+        if visible is None:
+            return []
+        files = [f for f in period_files(conn, period) if Path(f).exists()]
+    if not files:
+        return []
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    rows = con.execute(
+        f"SELECT * FROM read_parquet([{listed}]) WHERE msisdn = $m "  # noqa: S608  # our files
+        f"ORDER BY start_time, node_id, seq LIMIT {int(limit)}",
+        {"m": msisdn},
+    )
+    names = [d[0] for d in rows.description]
+    return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]

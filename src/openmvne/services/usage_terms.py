@@ -242,3 +242,22 @@ def terms_for(
         )
         out[(msisdn, period)] = LineTerms(line, period, terms, row, allow)
     return out
+
+
+def lines_of_period(conn: Connection, period: str) -> dict[str, Line]:
+    """The lines that had usage rated in a period, whatever they are now (a number recycled
+    since then still bills its old holder for that period)."""
+    up, sub = t.usage_period, t.subscription
+    rows = conn.execute(
+        unscoped(
+            select(
+                sub.c.id, sub.c.msisdn, sub.c.mvno_id, sub.c.host_id, sub.c.offering_id, sub.c.state
+            )
+            .join(up, up.c.subscription_id == sub.c.id)
+            .where(up.c.period == period),
+            WHY,
+        )
+    ).all()
+    return {
+        r.msisdn: Line(r.id, r.msisdn, r.mvno_id, r.host_id, r.offering_id, r.state) for r in rows
+    }

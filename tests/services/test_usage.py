@@ -1,0 +1,354 @@
+"""Batch rating against real databases: exactly once, rejects, balance effects, rerating,
+and a rater killed mid-batch."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from openmvne import clock
+from openmvne.db import tables as t
+from openmvne.db.engine import Database
+from openmvne.db.scoping import unscoped
+from openmvne.domain.rating import Record, Terms, rate_reference
+from openmvne.services import catalog, ledger, money, subscriber_orders, usage
+from openmvne.services.usage_engine import rate_vectorised
+from tests.subscribers_world import SubscribersWorld, build_subscribers
+
+NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+HEADER = ["node_id", "seq", "msisdn", "type", "start_time", "quantity", "direction", "province"]
+
+
+def write_csv(path: Path, rows: list[list[Any]]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    return path
+
+
+def at(minutes: int) -> str:
+    return (NOW - timedelta(days=5) + timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.fixture
+def sw(db: Database) -> SubscribersWorld:
+    with clock.frozen(NOW - timedelta(days=10)):
+        world = build_subscribers(db)
+        world.lines = []  # type: ignore[attr-defined]
+        for seq in (1, 2, 3):
+            msisdn, _ = world.sale(db, seq=seq, offer="payg", prepayment_fen=1_000)
+            world.lines.append(msisdn)  # type: ignore[attr-defined]
+        world.settle(db)
+    return world
+
+
+def lines(sw: SubscribersWorld) -> list[str]:
+    return sw.lines  # type: ignore[attr-defined, no-any-return]
+
+
+def balance(db: Database, sw: SubscribersWorld, msisdn: str) -> int:
+    return subscriber_orders.summary(db, sw.w.actor["mvnoAdmin"], msisdn)["balance"].available  # type: ignore[no-any-return]
+
+
+def period_row(db: Database, msisdn: str) -> dict[str, Any] | None:
+    with db.read() as conn:
+        row = (
+            conn.execute(
+                unscoped(select(t.usage_period).where(t.usage_period.c.msisdn == msisdn), "test")
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def calls(msisdn: str, first_seq: int, count: int, seconds: int = 61) -> list[list[Any]]:
+    return [
+        ["44-MSC", first_seq + i, msisdn, "voice", at(i), seconds, "mo", "44"] for i in range(count)
+    ]
+
+
+def test_same_file_twice_and_overlapping_files_rate_once(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    a, b, _ = lines(sw)
+    lake = tmp_path / "lake"
+    first = write_csv(tmp_path / "1.csv", calls(a, 0, 10))
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [first], lake=lake)
+        assert (done.rated, done.duplicates) == (10, 0)
+        # 10 calls of 61 s: 2 minutes each at 0.10 CNY: 2 yuan.
+        assert done.charged_fen == 200
+        assert balance(db, sw, a) == 1_000 - 200
+        again = usage.rate_files(db, [first], lake=lake)
+        assert (again.rated, again.duplicates, again.charged_fen) == (0, 10, 0)
+        overlap = write_csv(tmp_path / "2.csv", calls(a, 5, 10) + calls(b, 100, 3))
+        more = usage.rate_files(db, [overlap], lake=lake)
+    assert (more.rated, more.duplicates) == (8, 5)
+    assert balance(db, sw, a) == 1_000 - 300
+    assert balance(db, sw, b) == 1_000 - 60
+    assert period_row(db, a)["records"] == 15  # type: ignore[index]
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)
+    rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")
+    assert len(rated) == 15
+    assert len({(r["node_id"], r["seq"]) for r in rated}) == 15
+    # The other MVNO sees none of it.
+    assert usage.rated_records(db, sw.w.actor["mvno2Admin"].scope, a, "2026-11") == []
+
+
+def test_bad_records_are_quarantined_and_the_rest_rated(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    a = lines(sw)[0]
+    rows = [
+        ["44-MSC", 1, a, "voice", at(1), 60, "mo", "44"],
+        ["44-MSC", 2, "1234", "voice", at(2), 60, "mo", "44"],
+        ["44-MSC", 3, a, "voice", at(3), -5, "mo", "44"],
+        ["44-MSC", 4, a, "fax", at(4), 1, "mo", "44"],
+        ["44-MSC", 5, a, "voice", (NOW + timedelta(days=1)).isoformat(), 60, "mo", "44"],
+        ["44-MSC", 6, a, "voice", "not a time", 60, "mo", "44"],
+        ["44-MSC", 7, "17999999999", "voice", at(7), 60, "mo", "44"],
+        ["44-MSC", 8, a, "voice", at(8), 60, "sideways", "44"],
+        ["44-MSC", "x", a, "voice", at(9), 60, "mo", "44"],
+        ["44-MSC", 10, a, "sms", at(10), 1, "mo", "44"],
+    ]
+    path = write_csv(tmp_path / "bad.csv", rows)
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [path], lake=tmp_path / "lake")
+    assert done.rated == 2
+    assert done.rejected == 8
+    assert done.reasons == {
+        "bad MSISDN": 1,
+        "negative or missing quantity": 1,
+        "unknown type": 1,
+        "start time in the future": 1,
+        "bad start time": 1,
+        "unknown subscriber": 1,
+        "bad direction": 1,
+        "bad sequence number": 1,
+    }
+    with db.read() as conn:
+        kept = conn.execute(
+            unscoped(select(func.count()).select_from(t.usage_reject), "test")
+        ).scalar()
+    assert kept == 8
+    # A rejected record was not claimed: once its line exists, it can still be rated.
+
+
+def test_exhausted_balance_bars_the_line_and_a_recharge_restores_it(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    a = lines(sw)[0]
+    # 1,000 fen of balance; 60 calls of 2 minutes cost 12 yuan.
+    path = write_csv(tmp_path / "heavy.csv", calls(a, 0, 60))
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [path], lake=tmp_path / "lake")
+        assert done.charged_fen == 1_000
+        assert done.unpaid_fen == 200
+        line = subscriber_orders.summary(db, sw.w.actor["mvnoAdmin"], a)["line"]
+        assert line["state"] == "arrearsOutBarred"
+        assert line["debt_fen"] == 200
+        money.recharge(
+            db,
+            sw.w.actor["outletClerk"],
+            msisdn=a,
+            amount_fen=5_000,
+            channel_order_number="top-1",
+            idempotency_key="top-1",
+        )
+        line = subscriber_orders.summary(db, sw.w.actor["mvnoAdmin"], a)["line"]
+    assert line["state"] == "active"
+    assert line["debt_fen"] == 0
+    assert balance(db, sw, a) == 4_800
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)
+
+
+def test_no_charge_while_barred_for_missing_real_name(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    a = lines(sw)[0]
+    with clock.frozen(NOW):
+        subscriber_orders.run_task(
+            db, sw.w.op, a, "realNameMissing", holder=None, reason="audit", idempotency_key="rn"
+        )
+        done = usage.rate_files(
+            db, [write_csv(tmp_path / "u.csv", calls(a, 0, 5))], lake=tmp_path / "l"
+        )
+    assert done.rated == 5
+    assert done.charged_fen == 0
+    assert done.wholesale_fen > 0
+    assert balance(db, sw, a) == 1_000
+
+
+def test_rerating_posts_only_the_difference_and_twice_changes_nothing(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    a, b, _ = lines(sw)
+    lake = tmp_path / "lake"
+    path = write_csv(tmp_path / "u.csv", calls(a, 0, 3) + calls(b, 10, 2))
+    with clock.frozen(NOW):
+        usage.rate_files(db, [path], lake=lake)
+        assert balance(db, sw, a) == 1_000 - 60
+        # The tariff was entered wrong: 0.10 CNY a minute should have been 0.08.
+        catalog.correct_rates(
+            db,
+            sw.w.op,
+            sw.cw.offer["payg"],
+            voice_rate=8_000_000,
+            sms_rate=10_000_000,
+            data_rate=10_000_000,
+            reason="typo in the tariff sheet",
+        )
+        fixed = usage.rerate(db, "2026-11", lake=lake)
+        assert fixed.lines == 2
+        assert balance(db, sw, a) == 1_000 - 48
+        assert balance(db, sw, b) == 1_000 - 32
+        with db.read() as conn:
+            transfers = conn.execute(
+                unscoped(select(func.count()).select_from(t.ledger_transfer), "test")
+            ).scalar()
+        again = usage.rerate(db, "2026-11", lake=lake)
+        assert again.batch_id is None
+        with db.read() as conn:
+            after = conn.execute(
+                unscoped(select(func.count()).select_from(t.ledger_transfer), "test")
+            ).scalar()
+            assert not ledger.audit_ledger(conn)
+    assert after == transfers
+    assert balance(db, sw, a) == 1_000 - 48
+    # The period's records now read from the rerating.
+    rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")
+    assert len(rated) == 3
+    assert all(r["charge_exact"] == 120 * 8_000_000 * 1024 for r in rated)
+
+
+RECORD = st.builds(
+    lambda seq, kind, q, mt, minute, line: Record(
+        "n",
+        seq,
+        f"1710000000{line}",
+        kind,
+        datetime(2016, 3, 1, tzinfo=UTC) + timedelta(minutes=minute),
+        q,
+        "mt" if mt else "mo",
+    ),
+    st.integers(0, 10**6),
+    st.sampled_from(["voice", "sms", "data"]),
+    st.integers(0, 5_000_000),
+    st.booleans(),
+    st.integers(0, 60 * 24 * 30),
+    st.integers(0, 2),
+)
+TERMS = st.builds(
+    Terms,
+    voice_rate=st.integers(0, 10**7),
+    sms_rate=st.integers(0, 10**7),
+    data_rate=st.integers(0, 10**7),
+    voice_incr_s=st.sampled_from([1, 6, 60]),
+    data_incr_kb=st.sampled_from([1, 10, 1024]),
+    term_voice_free=st.booleans(),
+    cap_kb=st.one_of(st.none(), st.integers(0, 10_000)),
+    voice_allow_s=st.integers(0, 6_000),
+    sms_allow=st.integers(0, 50),
+    data_allow_kb=st.integers(0, 50_000),
+    no_charge=st.booleans(),
+    voice_used_s=st.integers(0, 3_000),
+    sms_used=st.integers(0, 10),
+    data_used_kb=st.integers(0, 10_000),
+    data_over_kb=st.integers(0, 1_000),
+    w_voice=st.integers(0, 10**7),
+    w_sms=st.integers(0, 10**7),
+    w_data=st.integers(0, 10**7),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(RECORD, min_size=1, max_size=60, unique_by=lambda r: r.seq),
+    st.lists(TERMS, min_size=3, max_size=3),
+)
+def test_vectorised_engine_equals_the_reference_rater(
+    records: list[Record], terms: list[Terms]
+) -> None:
+    by_line = {(f"1710000000{i}", "2016-03"): terms[i] for i in range(3)}
+    expected = sorted(rate_reference(records, by_line), key=lambda r: r.record.seq)
+    got = sorted(rate_vectorised(records, by_line), key=lambda r: r.record.seq)
+    assert got == expected
+
+
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+from datetime import datetime, UTC
+from openmvne import clock
+from openmvne.db.engine import Database
+from openmvne.services import usage
+db = Database(sys.argv[1])
+with clock.frozen(datetime.fromisoformat(sys.argv[4])):
+    usage.rate_files(db, [Path(sys.argv[2])], lake=Path(sys.argv[3]),
+                     after_compute=lambda: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def test_a_rater_killed_mid_batch_leaves_nothing_and_the_rerun_is_whole(
+    db: Database, sw: SubscribersWorld, tmp_path: Path, backend: Any
+) -> None:
+    a, b, c = lines(sw)
+    path = write_csv(
+        tmp_path / "u.csv", calls(a, 0, 4) + calls(b, 10, 3) + calls(c, 20, 2, seconds=30)
+    )
+    lake = tmp_path / "lake"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLER, backend.url, str(path), str(lake), NOW.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with db.read() as conn:
+        assert (
+            conn.execute(
+                unscoped(select(func.count()).select_from(t.rating_batch), "test")
+            ).scalar()
+            == 0
+        )
+        assert conn.execute(select(func.count()).select_from(t.usage_claim)).scalar() == 0
+    assert balance(db, sw, a) == 1_000
+    assert list(lake.glob("period=*/.*.tmp"))  # the half-written file is there, uncommitted
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [path], lake=lake)
+    assert (done.rated, done.duplicates) == (9, 0)
+    assert not list(lake.glob("period=*/.*.tmp"))
+    assert [balance(db, sw, x) for x in (a, b, c)] == [1_000 - 80, 1_000 - 60, 1_000 - 20]
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)
+
+
+def test_killed_after_commit_before_rename_is_finished_by_the_next_run(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    a = lines(sw)[0]
+    lake = tmp_path / "lake"
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [write_csv(tmp_path / "u.csv", calls(a, 0, 2))], lake=lake)
+    final = Path(done.files[0])
+    final.rename(final.with_name(f".{final.name}.tmp"))  # as if the process died before renaming
+    assert usage.recover(db, lake) == 1
+    assert final.exists()
+    assert len(usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")) == 2
