@@ -42,9 +42,20 @@ class Settings(BaseSettings):
     network_reject_rate: float = 0.0
     network_ack_delay_s: float = 0.0
     network_seed: int = 0
+    # The simulated host network's memory, shared by every process; empty: in memory.
+    network_state_path: str = "./var/host-network.sqlite"
     # Seconds between outbox sends and between lifecycle steps inside the server.
     provisioning_interval_s: float = 0.5
     lifecycle_interval_s: float = 60.0
+    # Where rated usage records are kept (Parquet files, one per batch and billing period).
+    usage_dir: str = "./var/usage"
+    # The portal's sessions: signed cookies that end after this long without a request, or
+    # after the longest life whatever happens. Secure cookies need HTTPS (set true behind TLS).
+    portal_idle_timeout_s: int = 1800
+    portal_max_session_s: int = 43200
+    portal_cookie_secure: bool = False
+    # Key signing the portal's cookies; empty: derived from the platform key (secret_key).
+    portal_session_secret: str = ""
 
 
 @lru_cache(maxsize=1)

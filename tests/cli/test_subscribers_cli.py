@@ -82,3 +82,35 @@ def test_bad_sale_is_one_line(world: tuple[dict[str, str], SubscribersWorld]) ->
     assert result.stderr.count("\n") == 1
     assert "id_first_generation" in result.stderr
     assert "440305800101001" not in result.stderr
+
+
+def test_usage_generate_rate_twice_and_rerate(
+    world: tuple[dict[str, str], SubscribersWorld], tmp_path: Path
+) -> None:
+    env, sw = world
+    env = {**env, "OPENMVNE_USAGE_DIR": str(tmp_path / "lake")}
+    outlet = ids.to_public("organization", sw.w.org["o1"])
+    offer = ids.to_public("product_offering", sw.cw.offer["payg"])
+    for n in range(2):
+        sold = mvne(
+            env, "subscribers", "sell", sw.free_number(), "--iccid", sw.card(), "--offer", offer,
+            "--outlet", outlet, "--given-name", "伟", "--family-name", "张", "--prepay", "100",
+            "--id-number", resident_id(70 + n), "--idempotency-key", f"u-sale-{n}",
+        )  # fmt: skip
+        assert sold.returncode == 0, sold.stderr
+    assert mvne(env, "provisioning", "send").returncode == 0
+    usage_file = tmp_path / "usage.parquet"
+    made = mvne(env, "usage", "generate", "--out", str(usage_file), "--days", "2", "--seed", "3")
+    assert made.returncode == 0, made.stderr
+    assert "for 2 lines" in made.stdout
+    first = mvne(env, "usage", "rate", str(usage_file))
+    assert first.returncode == 0, first.stderr
+    assert "duplicates skipped" in first.stdout
+    second = mvne(env, "usage", "rate", str(usage_file))
+    assert second.returncode == 0
+    rated_row = next(line for line in second.stdout.splitlines() if "│ rated " in line)
+    assert rated_row.split("│")[2].strip() == "0"
+    missing = mvne(env, "usage", "rate", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 1
+    assert "file_missing" in missing.stderr
+    assert missing.stderr.count("\n") == 1

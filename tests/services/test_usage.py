@@ -22,6 +22,7 @@ from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.rating import Record, Terms, rate_reference
+from openmvne.errors import NotFound
 from openmvne.services import catalog, ledger, money, subscriber_orders, usage
 from openmvne.services.usage_engine import rate_vectorised
 from tests.subscribers_world import SubscribersWorld, build_subscribers
@@ -106,7 +107,9 @@ def test_same_file_twice_and_overlapping_files_rate_once(
     assert len(rated) == 15
     assert len({(r["node_id"], r["seq"]) for r in rated}) == 15
     # The other MVNO sees none of it.
-    assert usage.rated_records(db, sw.w.actor["mvno2Admin"].scope, a, "2026-11") == []
+    for outsider in ("mvno2Admin", "partnerAdmin", "outletClerk"):
+        with pytest.raises(NotFound):
+            usage.rated_records(db, sw.w.actor[outsider].scope, a, "2026-11")
 
 
 def test_bad_records_are_quarantined_and_the_rest_rated(

@@ -24,6 +24,7 @@ from openmvne.api.routers import (
     platform,
     sims,
     subscribers,
+    usage,
 )
 from openmvne.config import Settings, get_settings
 from openmvne.db.engine import Database
@@ -126,6 +127,7 @@ def create_app(
         money.router,
         sims.router,
         subscribers.router,
+        usage.router,
     ):
         app.include_router(router)
     app.include_router(pages.router)

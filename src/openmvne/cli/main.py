@@ -20,6 +20,7 @@ from openmvne.cli.numbers import app as numbers_app
 from openmvne.cli.sims import app as sims_app
 from openmvne.cli.subscribers import app as subscribers_app
 from openmvne.cli.subscribers import lifecycle_app, provisioning_app
+from openmvne.cli.usage import app as usage_app
 from openmvne.cli.vouchers import app as vouchers_app
 from openmvne.config import get_settings
 from openmvne.domain.parties import OrgKind, Role
@@ -49,6 +50,7 @@ app.add_typer(vouchers_app, name="vouchers")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lifecycle_app, name="lifecycle")
 app.add_typer(provisioning_app, name="provisioning")
+app.add_typer(usage_app, name="usage")
 
 out = Console()
 

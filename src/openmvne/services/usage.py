@@ -35,11 +35,13 @@ from openmvne import clock, ids
 from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
+from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
-from openmvne.domain.access import Scope
+from openmvne.domain.access import Scope, ScopeKind
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import ENGINE_SQL, future_limit, to_fen
-from openmvne.errors import InvalidInput
+from openmvne.domain.subscribers import local_date
+from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import ledger, lifecycle, usage_terms
 from openmvne.services.lifecycle import SYSTEM
 from openmvne.services.usage_engine import terms_table
@@ -127,7 +129,7 @@ def partition_of(msisdn: str) -> int:
 
 
 def lake_dir(root: str | Path) -> Path:
-    path = Path(root)
+    path = Path(root).resolve()  # batches record absolute paths: any process can read them
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -787,17 +789,19 @@ def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
 def rated_records(
     db: Database, scope: Scope, msisdn: str, period: str, *, limit: int = 1000
 ) -> list[dict[str, Any]]:
-    """A line's rated records in a period (TMF635), for whoever may see the line's usage."""
+    """A line's rated records in a period (TMF635), for whoever may see the line's usage:
+    the MVNO and the holder (channels do not see usage)."""
     up = t.usage_period
     with db.read() as conn:
-        visible = conn.execute(
+        _visible_line(conn, scope, msisdn)
+        rated = conn.execute(
             scoped(
                 select(up.c.subscription_id).where(up.c.msisdn == msisdn, up.c.period == period),
                 up,
                 scope,
             )
         ).first()
-        if visible is None:
+        if rated is None:
             return []
         files = [f for f in period_files(conn, period) if Path(f).exists()]
     if not files:
@@ -812,3 +816,100 @@ def rated_records(
     )
     names = [d[0] for d in rows.description]
     return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+
+
+# --- reads for the line's holder and the MVNO --------------------------------------------------
+
+
+def current_period() -> str:
+    return local_date(clock.now()).strftime("%Y-%m")
+
+
+def _visible_line(conn: Connection, scope: Scope, msisdn: str) -> usage_terms.Line:
+    """The line, if the caller may see its usage: the MVNO and the holder, not channels."""
+    if scope.kind not in (ScopeKind.PLATFORM, ScopeKind.MVNO, ScopeKind.SUBSCRIBER):
+        raise NotFound(f"{msisdn} is not one of your lines", code="unknown_line", field="msisdn")
+    sub = t.subscription
+    row = conn.execute(
+        scoped(
+            select(
+                sub.c.id, sub.c.msisdn, sub.c.mvno_id, sub.c.host_id, sub.c.offering_id, sub.c.state
+            )
+            .where(sub.c.msisdn == msisdn, sub.c.state.in_(usage_terms.RATEABLE))
+            .order_by(sub.c.id.desc()),
+            sub,
+            scope,
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"{msisdn} is not one of your lines", code="unknown_line", field="msisdn")
+    return usage_terms.Line(
+        row.id, row.msisdn, row.mvno_id, row.host_id, row.offering_id, row.state
+    )
+
+
+def buckets(
+    db: Database, scope: Scope, msisdn: str, period: str | None = None
+) -> list[dict[str, Any]]:
+    """The line's allowance buckets for a period: allowance (plan, add-ons, rollover), used,
+    left. Channels do not see usage (the scope says so)."""
+    period = period or current_period()
+    with db.read() as conn:
+        line = _visible_line(conn, scope, msisdn)
+        lt = usage_terms.terms_for(conn, {msisdn: line}, [(msisdn, period)])[(msisdn, period)]
+    terms = lt.terms
+    out = []
+    for kind, unit, allowance, used in (
+        ("voice", "second", terms.voice_allow_s, terms.voice_used_s),
+        ("sms", "message", terms.sms_allow, terms.sms_used),
+        ("data", "KB", terms.data_allow_kb, terms.data_used_kb),
+    ):
+        out.append(
+            {
+                "type": kind,
+                "unit": unit,
+                "period": period,
+                "allowance": allowance,
+                "used": min(used, allowance),
+                "remaining": max(0, allowance - used),
+                "rollover": lt.allowances[3] if kind == "data" else 0,
+            }
+        )
+    return out
+
+
+def daily(
+    db: Database, scope: Scope, msisdn: str, period: str | None = None
+) -> list[dict[str, Any]]:
+    """Usage by day (Beijing) and type in a period, from the rated records."""
+    period = period or current_period()
+    with db.read() as conn:
+        _visible_line(conn, scope, msisdn)
+        files = [f for f in period_files(conn, period) if Path(f).exists()]
+    if not files:
+        return []
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    day = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m-%d')"
+    sums = "count(*), sum(units), sum(billed_overage), CAST(sum(charge_exact) AS HUGEINT)"
+    by_day = f"SELECT {day}, type, {sums} FROM read_parquet([{listed}]) WHERE msisdn = $m "  # noqa: S608  # our files
+    by_day += "GROUP BY ALL ORDER BY 1, 2"
+    rows = con.execute(by_day, {"m": msisdn}).fetchall()
+    return [
+        {
+            "day": day,
+            "type": kind,
+            "records": int(n),
+            "units": int(units),
+            "overage": int(over),
+            "chargeMicroFen": int(charge) // 61_440,
+        }
+        for day, kind, n, units, over, charge in rows
+    ]
+
+
+def list_batches(db: Database, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    rb = t.rating_batch
+    with db.read() as conn:
+        return page(conn, select(rb), order_by=[rb.c.id.desc()], offset=offset, limit=limit)

@@ -1,0 +1,71 @@
+"""Usage over HTTP: TMF635 rated usage, the consumption report, rating batches, scope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from openmvne import clock
+from openmvne.network.simulator import SimulatedHostNetwork
+from openmvne.services import provisioning, usage
+from tests.conftest import Backend
+from tests.services.test_usage import calls, write_csv
+from tests.subscribers_world import SubscribersWorld, build_subscribers
+from tests.world import auth_header
+
+NOW = datetime.now(UTC)
+PERIOD = (NOW + timedelta(hours=8)).strftime("%Y-%m")
+
+
+@pytest.fixture
+def sw(backend: Backend) -> SubscribersWorld:
+    backend.serve()
+    assert backend.app is not None
+    backend.app.state.network = SimulatedHostNetwork(seed=7)
+    return build_subscribers(backend.db, backend.app.state.network)
+
+
+def test_rated_usage_and_consumption(
+    http: httpx.Client, backend: Backend, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    assert backend.app is not None
+    msisdn, _ = sw.sale(backend.db, seq=81, offer="plan")
+    provisioning.drain(backend.db, backend.app.state.network)
+    rows = [
+        [*row[:4], (NOW - timedelta(minutes=90 - i)).isoformat(), *row[5:]]
+        for i, row in enumerate(calls(msisdn, 0, 3, seconds=125))
+    ]
+    with clock.frozen(NOW):
+        done = usage.rate_files(
+            backend.db, [write_csv(tmp_path / "u.csv", rows)], lake=tmp_path / "lake"
+        )
+    assert done.rated == 3
+    url = f"/tmf-api/usageManagement/v4/usage?msisdn={msisdn}&period={PERIOD}"
+    listed = http.get(url, headers=auth_header(sw.w, "mvnoAdmin"))
+    assert listed.status_code == 200, listed.text
+    items = listed.json()
+    assert [i["@type"] for i in items] == ["Usage"] * 3
+    assert items[0]["ratedProductUsage"][0]["units"] == 180  # 125 s in started minutes
+    assert items[0]["ratedProductUsage"][0]["inAllowance"] == 180  # the plan has 100 minutes
+    for outsider in ("mvno2Admin", "partnerAdmin", "outletClerk"):
+        assert http.get(url, headers=auth_header(sw.w, outsider)).status_code == 404
+
+    report = http.get(
+        f"/openmvne/v1/usageConsumption/{msisdn}?period={PERIOD}",
+        headers=auth_header(sw.w, "mvnoAdmin"),
+    ).json()
+    voice = next(b for b in report["bucket"] if b["type"] == "voice")
+    assert voice == {
+        "type": "voice", "unit": "second", "period": PERIOD, "allowance": 6000,
+        "used": 540, "remaining": 5460, "rollover": 0,
+    }  # fmt: skip
+    assert sum(d["records"] for d in report["daily"]) == 3
+    batches = http.get("/openmvne/v1/ratingBatches", headers=auth_header(sw.w, "platformAdmin"))
+    assert batches.headers["X-Total-Count"] == "1"
+    assert (
+        http.get("/openmvne/v1/ratingBatches", headers=auth_header(sw.w, "mvnoAdmin")).status_code
+        == 403
+    )
