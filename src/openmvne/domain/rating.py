@@ -164,60 +164,58 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
 
 
 # The same rules over whole tables. `records` holds the batch (typed columns as Record, and
-# `period`); `terms` one row per (msisdn, period) with Terms' fields. Window functions, CASE
-# and integer arithmetic only (DuckDB's `* EXCLUDE` aside): it ports to PostgreSQL and Spark.
+# `period`); `terms` one row per (msisdn, period) with Terms' fields. A window function, CASE
+# and integer arithmetic only: the statement ports to PostgreSQL and Spark SQL.
 ENGINE_SQL = """
-WITH joined AS (
-  SELECT r.*, t.*  EXCLUDE (msisdn, period),
+WITH chargeable AS (
+  SELECT r.node_id, r.seq, r.msisdn, r.type, r.start_time, r.quantity, r.direction, r.province,
+    r.partial_seq, r.period, t.cap_kb, t.data_over_kb,
     CASE r.type
       WHEN 'voice' THEN ((r.quantity + t.voice_incr_s - 1) // t.voice_incr_s) * t.voice_incr_s
       WHEN 'sms' THEN r.quantity
       ELSE ((r.quantity + 1024 * t.data_incr_kb - 1) // (1024 * t.data_incr_kb)) * t.data_incr_kb
-    END AS billed
+    END AS billed,
+    CASE r.type WHEN 'voice' THEN t.voice_rate * 1024
+                WHEN 'sms' THEN t.sms_rate * 61440
+                ELSE t.data_rate * 60 END AS unit_price,
+    CASE WHEN r.type = 'data' OR r.direction = 'mo'
+         THEN CASE r.type WHEN 'voice' THEN t.w_voice * 1024
+                          WHEN 'sms' THEN t.w_sms * 61440
+                          ELSE t.w_data * 60 END
+         ELSE 0 END AS unit_cost,
+    t.no_charge OR (r.direction = 'mt' AND r.type = 'sms')
+      OR (r.direction = 'mt' AND r.type = 'voice' AND t.term_voice_free) AS free,
+    GREATEST(0, CASE r.type WHEN 'voice' THEN t.voice_allow_s - t.voice_used_s
+                            WHEN 'sms' THEN t.sms_allow - t.sms_used
+                            ELSE t.data_allow_kb - t.data_used_kb END) AS allowance_left
   FROM records r JOIN terms t ON t.msisdn = r.msisdn AND t.period = r.period
-), chargeable AS (
-  SELECT *,
-    CASE WHEN no_charge OR (direction = 'mt' AND type = 'sms')
-              OR (direction = 'mt' AND type = 'voice' AND term_voice_free) THEN 0
-         ELSE billed END AS units,
-    CASE type WHEN 'voice' THEN voice_allow_s - voice_used_s
-              WHEN 'sms' THEN sms_allow - sms_used
-              ELSE data_allow_kb - data_used_kb END AS allowance_left
-  FROM joined
-), consumed AS (
+), units AS (
+  SELECT *, CASE WHEN free THEN 0 ELSE billed END AS units FROM chargeable
+), running AS (
+  -- One window: what came before this record in the period. Allowance used before it and
+  -- overage before it both follow from the running total of units.
   SELECT *,
     SUM(units) OVER (PARTITION BY msisdn, period, type
                      ORDER BY start_time, node_id, seq ROWS UNBOUNDED PRECEDING) - units
       AS units_before
-  FROM chargeable
-), allowed AS (
+  FROM units
+), split AS (
   SELECT *,
-    GREATEST(0, LEAST(units, allowance_left - units_before)) AS in_allowance
-  FROM consumed
-), over AS (
+    GREATEST(0, LEAST(units, allowance_left - units_before)) AS in_allowance,
+    units_before - LEAST(units_before, allowance_left) AS overage_before
+  FROM running
+), capped AS (
   SELECT *, units - in_allowance AS overage,
-    SUM(units - in_allowance) OVER (PARTITION BY msisdn, period, type
-                     ORDER BY start_time, node_id, seq ROWS UNBOUNDED PRECEDING)
-      - (units - in_allowance) AS overage_before
-  FROM allowed
-), billed_over AS (
-  SELECT *,
     CASE WHEN type = 'data' AND cap_kb IS NOT NULL
-         THEN GREATEST(0, LEAST(overage, cap_kb - data_over_kb - overage_before))
-         ELSE overage END AS billed_overage
-  FROM over
+         THEN GREATEST(0, LEAST(units - in_allowance, cap_kb - data_over_kb - overage_before))
+         ELSE units - in_allowance END AS billed_overage
+  FROM split
 )
 SELECT node_id, seq, msisdn, type, start_time, quantity, direction, province, partial_seq,
   period, units, in_allowance, overage, billed_overage,
-  billed_overage * CASE type WHEN 'voice' THEN voice_rate * 1024
-                             WHEN 'sms' THEN sms_rate * 61440
-                             ELSE data_rate * 60 END AS charge_exact,
-  CASE WHEN type = 'data' OR direction = 'mo'
-       THEN billed * CASE type WHEN 'voice' THEN w_voice * 1024
-                               WHEN 'sms' THEN w_sms * 61440
-                               ELSE w_data * 60 END
-       ELSE 0 END AS wholesale_exact
-FROM billed_over
+  billed_overage * unit_price AS charge_exact,
+  billed * unit_cost AS wholesale_exact
+FROM capped
 """
 
 
