@@ -590,11 +590,46 @@ def rate_files(
 ) -> BatchResult:
     """Rate usage files as one batch. `after_compute` is a test hook: it runs inside the
     transaction, after the rating and before the commit (where a crash hurts most)."""
-    lake = lake_dir(lake)
-    recover(db, lake)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     load(con, paths)
+    return _rate_loaded(
+        db,
+        con,
+        lake=lake,
+        source=source or ", ".join(str(p) for p in paths),
+        after_compute=after_compute,
+    )
+
+
+def rate_table(db: Database, table: pa.Table, *, lake: Path, source: str) -> BatchResult:
+    """Rate records already in memory (a stream's micro-batch) as one batch, exactly as a
+    file: the table has the file's columns (docs/usage-records.md)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("incoming", table)
+    columns = ", ".join(c if c in table.column_names else f"NULL AS {c}" for c in COLUMNS)
+    con.execute(
+        f"CREATE TABLE raw AS SELECT 0 AS file_no, row_number() OVER () AS line_no, {columns} "  # noqa: S608  # our column names
+        "FROM incoming"
+    )
+    con.execute(f"CREATE OR REPLACE TABLE parsed AS {PARSE_SQL}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE checked AS {CHECK_SQL}", {"limit": future_limit(clock.now())}
+    )
+    return _rate_loaded(db, con, lake=lake, source=source, after_compute=None)
+
+
+def _rate_loaded(
+    db: Database,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    lake: Path,
+    source: str,
+    after_compute: Callable[[], None] | None,
+) -> BatchResult:
+    lake = lake_dir(lake)
+    recover(db, lake)
     con.execute(
         "CREATE TABLE rejects AS SELECT file_no, line_no, node_id, CAST(seq AS VARCHAR) AS seq, "
         "msisdn, reason FROM checked WHERE reason IS NOT NULL"
@@ -650,7 +685,7 @@ def rate_files(
             insert(t.rating_batch).values(
                 id=batch_id,
                 kind="rate",
-                source=(source or ", ".join(str(p) for p in paths))[:500],
+                source=source[:500],
                 period=None,
                 records_in=records_in,
                 duplicates=result.duplicates,
