@@ -69,3 +69,31 @@ def test_rated_usage_and_consumption(
         http.get("/openmvne/v1/ratingBatches", headers=auth_header(sw.w, "mvnoAdmin")).status_code
         == 403
     )
+
+
+def test_online_charging_over_http(
+    http: httpx.Client, backend: Backend, sw: SubscribersWorld
+) -> None:
+    assert backend.app is not None
+    msisdn, _ = sw.sale(backend.db, seq=82, offer="payg", prepayment_fen=1_000)
+    provisioning.drain(backend.db, backend.app.state.network)
+    network = auth_header(sw.w, "hostAdmin")
+    start = {"sessionId": "gy-1", "msisdn": msisdn, "serviceType": "voice", "requestedUnits": 120}
+    opened = http.post("/openmvne/v1/chargingSessions", json=start, headers=network)
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["grantedUnits"] == 120
+    assert opened.headers["Idempotent-Replayed"] == "false"
+    again = http.post("/openmvne/v1/chargingSessions", json=start, headers=network)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    ended = http.post(
+        "/openmvne/v1/chargingSessions/gy-1/terminate",
+        json={"requestNumber": 1, "usedUnits": 61},
+        headers=network,
+    )
+    assert ended.status_code == 200, ended.text
+    state = http.get("/openmvne/v1/chargingSessions/gy-1", headers=network).json()
+    assert state["state"] == "closed"
+    assert state["usedUnits"] == 120
+    outlet = http.post("/openmvne/v1/chargingSessions", json={**start, "sessionId": "gy-2"},
+                       headers=auth_header(sw.w, "outletClerk"))  # fmt: skip
+    assert outlet.status_code == 403

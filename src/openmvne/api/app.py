@@ -30,7 +30,7 @@ from openmvne.config import Settings, get_settings
 from openmvne.db.engine import Database
 from openmvne.network import wiring
 from openmvne.network.provisioning import HostProvisioning
-from openmvne.services import lifecycle, number_lifecycle, provisioning
+from openmvne.services import charging, lifecycle, number_lifecycle, provisioning
 from openmvne.web import gateway, pages
 
 log = logging.getLogger("openmvne.sweeper")
@@ -66,6 +66,7 @@ async def _lifecycle_forever(db: Database, every_s: float) -> None:
         await asyncio.sleep(every_s)
         try:
             done = await run_in_threadpool(lifecycle.tick, db)
+            done["chargingSessionsExpired"] = await run_in_threadpool(charging.expire, db)
             if any(done.values()):
                 log.info("lifecycle step %s", done)
         except Exception:

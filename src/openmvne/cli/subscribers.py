@@ -17,7 +17,7 @@ from openmvne.domain.access import Actor
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, InvalidInput
 from openmvne.network import wiring
-from openmvne.services import lifecycle, number_lifecycle, provisioning, users
+from openmvne.services import charging, lifecycle, number_lifecycle, provisioning, users
 from openmvne.services import subscriber_orders as orders
 from openmvne.services.subscriber_sale import Identity, SaleRequest, sell
 
@@ -195,7 +195,9 @@ def task(
 def tick() -> None:
     """Move lines whose timers expired and charge the fees due. Safe to run twice, or
     alongside the server (which runs the same step)."""
-    done = lifecycle.tick(open_db())
+    db = open_db()
+    done = lifecycle.tick(db)
+    done["chargingSessionsExpired"] = charging.expire(db)
     out.print(", ".join(f"{k} {v}" for k, v in done.items()))
 
 

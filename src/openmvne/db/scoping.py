@@ -495,6 +495,9 @@ def _usage_period_rule(s: Scope) -> ColumnElement[bool]:
 
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
     t.usage_period.name: _usage_period_rule,
+    t.charging_session.name: _own_mvno_rule(
+        lambda: t.charging_session.c.mvno_id, t.charging_session.c.host_id
+    ),
     t.usage_cost.name: _own_mvno_rule(lambda: t.usage_cost.c.mvno_id, t.usage_cost.c.host_id),
     t.subscription.name: _subscription_rule,
     t.subscription_service.name: _subscription_service_rule,

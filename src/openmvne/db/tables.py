@@ -842,3 +842,42 @@ usage_reject = Table(
     Column("msisdn", String(40), nullable=True),
     Column("reason", String(200), nullable=False),
 )
+
+# --- online charging -------------------------------------------------------------------------
+
+charging_session = Table(
+    "charging_session",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    # The network's session id (Gy Session-Id / Nchf ChargingDataRef).
+    Column("session_key", String(128), nullable=False, unique=True),
+    Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=False, index=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("msisdn", String(11), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("direction", String(2), nullable=False),
+    Column("state", String(10), nullable=False),  # open, closed, expired
+    # The current grant: units from the allowance, units paid by the money hold.
+    Column("allowance_units", BigInteger, nullable=False),
+    Column("money_units", BigInteger, nullable=False),
+    Column("hold_id", Uuid, nullable=True),
+    Column("used_units", BigInteger, nullable=False),
+    Column("last_request", Integer, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_charging_session_state_expires_at", "state", "expires_at"),
+    info=TENANT,
+)
+
+charging_request = Table(
+    "charging_request",
+    metadata,
+    Column("session_id", Uuid, ForeignKey("charging_session.id"), nullable=False),
+    Column("request_number", Integer, nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    PrimaryKeyConstraint("session_id", "request_number"),
+)

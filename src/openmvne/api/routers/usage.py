@@ -1,4 +1,5 @@
-"""Usage: TMF635 rated usage, allowance buckets, consumption by day, rating batches."""
+"""Usage: TMF635 rated usage, allowance buckets, consumption by day, rating batches, and
+online charging sessions for the host network."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import Field, StrictInt
 
 from openmvne import ids
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
 from openmvne.api.presenters import _iso
+from openmvne.api.schemas import Body
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
 from openmvne.domain.parties import Role
 from openmvne.domain.rating import DENOMINATOR
-from openmvne.services import usage
+from openmvne.services import charging, usage
 
 router = APIRouter(tags=["Usage"])
 USAGE = "/tmf-api/usageManagement/v4"
@@ -128,3 +131,106 @@ def rating_batches(
         for r in rows
     ]
     return tmf.list_response(items, total, params)
+
+
+class ChargingStart(Body):
+    sessionId: str = Field(min_length=1, max_length=128)
+    msisdn: str
+    serviceType: str = Field(description="voice, sms or data")
+    requestedUnits: StrictInt = Field(description="seconds, messages or bytes")
+    direction: str = "mo"
+
+
+class ChargingUpdate(Body):
+    requestNumber: StrictInt
+    usedUnits: StrictInt
+    requestedUnits: StrictInt = 0
+
+
+class ChargingEnd(Body):
+    requestNumber: StrictInt
+    usedUnits: StrictInt
+
+
+def _charging(result: dict[str, Any], status: int = 200) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true" if result.pop("replayed", False) else "false"}
+    return JSONResponse(result, status_code=status, headers=headers)
+
+
+@router.post(
+    f"{V1}/chargingSessions",
+    status_code=201,
+    summary="Online charging, initial request: open a session and reserve units (Gy CCR-I)",
+)
+def charging_start(
+    body: ChargingStart, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    result = charging.initial(
+        db,
+        actor,
+        session_key=body.sessionId,
+        msisdn=body.msisdn,
+        kind=body.serviceType,
+        requested=body.requestedUnits,
+        direction=body.direction,
+    )
+    response = _charging(result, 201)
+    response.headers["Location"] = f"{V1}/chargingSessions/{body.sessionId}"
+    return response
+
+
+@router.post(
+    f"{V1}/chargingSessions/{{session_id}}/update",
+    summary="Online charging, update: charge what was used, reserve more (Gy CCR-U)",
+)
+def charging_update(
+    session_id: str,
+    body: ChargingUpdate,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    return _charging(
+        charging.update_session(
+            db,
+            actor,
+            session_key=session_id,
+            number=body.requestNumber,
+            used=body.usedUnits,
+            requested=body.requestedUnits,
+        )
+    )
+
+
+@router.post(
+    f"{V1}/chargingSessions/{{session_id}}/terminate",
+    summary="Online charging, termination: charge what was used, release the rest (Gy CCR-T)",
+)
+def charging_end(
+    session_id: str,
+    body: ChargingEnd,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    return _charging(
+        charging.terminate(
+            db, actor, session_key=session_id, number=body.requestNumber, used=body.usedUnits
+        )
+    )
+
+
+@router.get(f"{V1}/chargingSessions/{{session_id}}", summary="A charging session")
+def charging_get(
+    session_id: str, actor: Actor = Depends(caller), db: Database = Depends(database)
+) -> JSONResponse:
+    row = charging.get_session(db, actor, session_id)
+    return JSONResponse(
+        {
+            "sessionId": row["session_key"],
+            "msisdn": row["msisdn"],
+            "serviceType": row["type"],
+            "state": row["state"],
+            "usedUnits": row["used_units"],
+            "lastRequestNumber": row["last_request"],
+            "expiresAt": _iso(row["expires_at"]),
+        }
+    )
