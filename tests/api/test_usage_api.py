@@ -32,8 +32,9 @@ def test_rated_usage_and_consumption(
     http: httpx.Client, backend: Backend, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
     assert backend.app is not None
-    msisdn, _ = sw.sale(backend.db, seq=81, offer="plan")
-    provisioning.drain(backend.db, backend.app.state.network)
+    with clock.frozen(NOW - timedelta(days=1)):
+        msisdn, _ = sw.sale(backend.db, seq=81, offer="plan")
+        provisioning.drain(backend.db, backend.app.state.network)
     rows = [
         [*row[:4], (NOW - timedelta(minutes=90 - i)).isoformat(), *row[5:]]
         for i, row in enumerate(calls(msisdn, 0, 3, seconds=125))

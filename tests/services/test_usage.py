@@ -127,12 +127,13 @@ def test_bad_records_are_quarantined_and_the_rest_rated(
         ["44-MSC", 8, a, "voice", at(8), 60, "sideways", "44"],
         ["44-MSC", "x", a, "voice", at(9), 60, "mo", "44"],
         ["44-MSC", 10, a, "sms", at(10), 1, "mo", "44"],
+        ["44-MSC", 11, a, "sms", (NOW - timedelta(days=30)).isoformat(), 1, "mo", "44"],
     ]
     path = write_csv(tmp_path / "bad.csv", rows)
     with clock.frozen(NOW):
         done = usage.rate_files(db, [path], lake=tmp_path / "lake")
     assert done.rated == 2
-    assert done.rejected == 8
+    assert done.rejected == 9
     assert done.reasons == {
         "bad MSISDN": 1,
         "negative or missing quantity": 1,
@@ -142,12 +143,13 @@ def test_bad_records_are_quarantined_and_the_rest_rated(
         "unknown subscriber": 1,
         "bad direction": 1,
         "bad sequence number": 1,
+        "before the line was opened": 1,
     }
     with db.read() as conn:
         kept = conn.execute(
             unscoped(select(func.count()).select_from(t.usage_reject), "test")
         ).scalar()
-    assert kept == 8
+    assert kept == 9
     # A rejected record was not claimed: once its line exists, it can still be rated.
 
 

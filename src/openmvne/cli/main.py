@@ -103,6 +103,9 @@ def demo_seed(
     seed: int = typer.Option(2016, help="Random seed: the same seed gives the same world"),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already seeded"),
     per_outlet: int = typer.Option(40, "--lines-per-outlet", help="Lines sold at each outlet"),
+    history_days: int = typer.Option(
+        30, "--history-days", help="Days of past business (sales then, usage since)"
+    ),
 ) -> None:
     """Load the demo world: host networks, MVNOs, brands, a channel tree, demo users."""
     from openmvne.demo import seed as demo
@@ -119,6 +122,7 @@ def demo_seed(
             db,
             seed,
             per_outlet=per_outlet,
+            history_days=history_days,
             progress=lambda n: progress.advance(selling, n),
         )
     table = Table(title="Demo log-ins (portal and POST /openmvne/v1/tokens)")
@@ -131,6 +135,12 @@ def demo_seed(
         f"{sum(world.lines.values())} subscriber lines: "
         + ", ".join(f"{n} {state}" for state, n in world.lines.most_common())
     )
+    if world.usage:
+        out.print(
+            f"usage history: {world.usage['rated']:,} records rated, charges "
+            f"{world.usage['chargedFen'] / 100:,.2f} yuan, wholesale cost "
+            f"{world.usage['wholesaleFen'] / 100:,.2f} yuan"
+        )
     out.print(table)
 
 

@@ -11,11 +11,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from openmvne import ids
+from openmvne import clock, ids
 from openmvne.config import get_settings
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
@@ -33,6 +33,7 @@ from openmvne.network.provisioning import HostProvisioning
 from openmvne.services import (
     catalog,
     channels,
+    lifecycle,
     money,
     number_supply,
     parties,
@@ -90,6 +91,7 @@ class World:
     mvnos: dict[str, uuid.UUID] = field(default_factory=dict)
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # user, role, password
     lines: Counter[str] = field(default_factory=Counter)  # subscriber lines by state
+    usage: dict[str, int] = field(default_factory=dict)  # the history's rating summary
 
 
 def is_seeded(db: Database) -> bool:
@@ -105,7 +107,27 @@ def seed(
     *,
     network: HostProvisioning | None = None,
     per_outlet: int = 40,
+    history_days: int = 30,
     progress: Callable[[int], None] | None = None,
+) -> World:
+    """The world as it was `history_days` ago, then those days of usage rated and the
+    lifecycle brought up to now: a business with a past, not empty tables."""
+    now = clock.now()
+    start = now - timedelta(days=history_days)
+    with clock.frozen(start):
+        world = _build(db, seed_value, network, per_outlet, progress)
+    if history_days:
+        world.usage = demo_subscribers.usage_history(db, start, now, seed_value)
+        lifecycle.tick(db)
+    return world
+
+
+def _build(
+    db: Database,
+    seed_value: int,
+    network: HostProvisioning | None,
+    per_outlet: int,
+    progress: Callable[[int], None] | None,
 ) -> World:
     rng = random.Random(seed_value)
     op = users.operator(db)

@@ -9,11 +9,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
 from openmvne import ids
+from openmvne.config import get_settings
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
@@ -23,9 +25,19 @@ from openmvne.domain.catalog import OfferKind
 from openmvne.domain.identity import ric_check_char
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.sims import CardLine, make_iccid
+from openmvne.domain.subscribers import local_date
 from openmvne.errors import DomainError
 from openmvne.network.provisioning import HostProvisioning
-from openmvne.services import catalog, channels, lifecycle, number_lifecycle, provisioning, sims
+from openmvne.services import (
+    catalog,
+    channels,
+    lifecycle,
+    number_lifecycle,
+    provisioning,
+    sims,
+    usage,
+    usage_generate,
+)
 from openmvne.services import subscriber_orders as orders
 from openmvne.services.subscriber_sale import Identity, SaleRequest, sell
 
@@ -252,3 +264,32 @@ def _exhaust(db: Database, op: Actor, msisdn: str) -> None:
         ).scalar()
         if line_id is not None:
             lifecycle.exhausted(conn, op, line_id)
+
+
+def usage_history(db: Database, start: datetime, now: datetime, seed: int) -> dict[str, int]:
+    """The days since `start` of usage for every active line, rated as one batch."""
+    with db.read() as conn:
+        lines = list(
+            conn.execute(
+                unscoped(
+                    select(t.subscription.c.msisdn)
+                    .where(t.subscription.c.state == "active")
+                    .order_by(t.subscription.c.msisdn),
+                    "demo",
+                )
+            ).scalars()
+        )
+    first = local_date(start) + timedelta(days=1)  # the first whole day after the sales
+    days = (local_date(now) - first).days
+    if not lines or days <= 0:
+        return {}
+    table = usage_generate.generate(lines, days=days, start=first, seed=seed)
+    result = usage.rate_table(
+        db, table, lake=Path(get_settings().usage_dir), source=f"demo history {days} days"
+    )
+    return {
+        "records": result.records_in,
+        "rated": result.rated,
+        "chargedFen": result.charged_fen,
+        "wholesaleFen": result.wholesale_fen,
+    }

@@ -541,6 +541,30 @@ def _refuse_unknown(con: duckdb.DuckDBPyConnection, refused: dict[str, str]) -> 
     con.execute("DELETE FROM good WHERE msisdn IN (SELECT msisdn FROM refused)")
 
 
+def _refuse_before_activation(
+    con: duckdb.DuckDBPyConnection, lines: dict[str, usage_terms.Line]
+) -> None:
+    """A record older than its line belongs to the number's previous holder, not this one."""
+    opened = [(m, line.activated_at) for m, line in lines.items() if line.activated_at]
+    if not opened:
+        return
+    con.register(
+        "opened",
+        pa.table(
+            {
+                "msisdn": [m for m, _ in opened],
+                "activated_at": pa.array([a for _, a in opened], pa.timestamp("us", "UTC")),
+            }
+        ),
+    )
+    early = "FROM good g JOIN opened o USING (msisdn) WHERE g.start_time < o.activated_at"
+    con.execute(
+        "INSERT INTO rejects SELECT g.file_no, g.line_no, g.node_id, CAST(g.seq AS VARCHAR), "
+        f"g.msisdn, 'before the line was opened' {early}"
+    )
+    con.execute(f"DELETE FROM good WHERE (node_id, seq) IN (SELECT g.node_id, g.seq {early})")  # noqa: S608  # constant text
+
+
 def _write_lake(
     con: duckdb.DuckDBPyConnection, lake: Path, batch_id: uuid.UUID, kind: str
 ) -> list[tuple[Path, Path]]:
@@ -654,6 +678,7 @@ def _rate_loaded(
         msisdns = [r[0] for r in con.execute("SELECT DISTINCT msisdn FROM good").fetchall()]
         lines, refused = usage_terms.lines_for(conn, msisdns)
         _refuse_unknown(con, refused)
+        _refuse_before_activation(con, lines)
         duplicates, claim_inserts, claim_updates = _claim(conn, con)
         keys = [
             (m, p)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
@@ -34,6 +34,7 @@ class Line:
     host_id: uuid.UUID
     offering_id: uuid.UUID
     state: str
+    activated_at: datetime | None = None
 
 
 def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], dict[str, str]]:
@@ -52,6 +53,7 @@ def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], di
                     sub.c.host_id,
                     sub.c.offering_id,
                     sub.c.state,
+                    sub.c.activated_at,
                 ).where(sub.c.msisdn.in_(chunk)),
                 WHY,
             )
@@ -59,7 +61,13 @@ def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], di
         for row in rows:
             if row.state in RATEABLE:
                 found[row.msisdn] = Line(
-                    row.id, row.msisdn, row.mvno_id, row.host_id, row.offering_id, row.state
+                    row.id,
+                    row.msisdn,
+                    row.mvno_id,
+                    row.host_id,
+                    row.offering_id,
+                    row.state,
+                    row.activated_at,
                 )
             else:
                 seen_states.setdefault(row.msisdn, row.state)
