@@ -27,7 +27,9 @@ DAYS = 30
 
 def _world(url: str) -> list[str]:
     """An MVNO with a plan and 50,000 active lines with money on them."""
-    from datetime import date
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import insert
 
     from benchmarks.bench_numbers import _fresh
     from openmvne import clock, ids
@@ -64,6 +66,7 @@ def _world(url: str) -> list[str]:
                "data_mb": 3072, "voice_min": 100, "rollover_data": True},
     )["id"]  # fmt: skip
     now = clock.now()
+    opened = datetime(2026, 10, 1, tzinfo=UTC)  # before the usage: none of it is refused
     batch = ids.new_id()
     msisdns = [f"171{n:08d}" for n in range(LINES)]
     people = [ids.new_id() for _ in msisdns]
@@ -85,13 +88,14 @@ def _world(url: str) -> list[str]:
              "mvno_id": mvno, "batch_id": batch, "holder_party_id": outlet, "holder_auth_id": None,
              "updated_at": now}
             for i, (c, m) in enumerate(zip(cards, msisdns, strict=True))])  # fmt: skip
-        bulk.insert_rows(conn, t.subscription, [
+        # Not COPY: the JSON column goes through SQLAlchemy's type on both databases.
+        conn.execute(insert(t.subscription), [
             {"id": s, "mvno_id": mvno, "msisdn": m, "individual_id": p, "id_fingerprint": f"fp{i}",
              "offering_id": offer, "host_id": host, "brand_id": brand, "sim_id": c,
              "iccid": f"8986010{i:013d}", "region_code": None, "outlet_id": outlet,
              "outlet_auth_id": None, "state": "active", "previous_state": None, "state_since": now,
              "state_until": None, "network_level": "open", "network_in_sync": True, "debt_fen": 0,
-             "next_fee_on": None, "evidence": {}, "activated_at": now, "ended_at": None,
+             "next_fee_on": None, "evidence": {}, "activated_at": opened, "ended_at": None,
              "created_at": now, "updated_at": now}
             for i, (s, m, p, c) in enumerate(zip(lines, msisdns, people, cards, strict=True))
         ])  # fmt: skip

@@ -615,7 +615,7 @@ def rate_files(
     """Rate usage files as one batch. `after_compute` is a test hook: it runs inside the
     transaction, after the rating and before the commit (where a crash hurts most)."""
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     load(con, paths)
     return _rate_loaded(
         db,
@@ -630,7 +630,7 @@ def rate_table(db: Database, table: pa.Table, *, lake: Path, source: str) -> Bat
     """Rate records already in memory (a stream's micro-batch) as one batch, exactly as a
     file: the table has the file's columns (docs/usage-records.md)."""
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     con.register("incoming", table)
     columns = ", ".join(c if c in table.column_names else f"NULL AS {c}" for c in COLUMNS)
     con.execute(
@@ -783,7 +783,7 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     reference = f"rerate:{batch_id}"
     result = BatchResult(batch_id)
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     with db.write() as conn:
         locks.lock(conn, *(f"usage-partition:{p}" for p in range(PARTITIONS)))
         files = [f for f in period_files(conn, period) if Path(f).exists()]
@@ -870,7 +870,7 @@ def rated_records(
     if not files:
         return []
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     rows = con.execute(
         f"SELECT * FROM read_parquet([{listed}]) WHERE msisdn = $m "  # noqa: S608  # our files
@@ -952,7 +952,7 @@ def daily(
     if not files:
         return []
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     day = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m-%d')"
     sums = "count(*), sum(units), sum(billed_overage), CAST(sum(charge_exact) AS HUGEINT)"
