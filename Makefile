@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= $(or $(OPENMVNE_PORT),8000)
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint browser bench install clean
 
 # Install the pinned dependency set (constraints.txt) and the project itself, editable.
 $(STAMP): pyproject.toml constraints.txt
@@ -37,6 +37,11 @@ lint: $(STAMP)
 # SQLite always; PostgreSQL too when OPENMVNE_TEST_POSTGRES_URL is set (the tests read it).
 test: lint
 	$(BIN)/pytest
+
+# The portal in headless Chromium (Debian's; installed here when missing, as root).
+browser: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(BIN)/pytest tests/web -m browser
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

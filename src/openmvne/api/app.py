@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from openmvne import __version__
@@ -131,7 +132,8 @@ def create_app(
         usage.router,
     ):
         app.include_router(router)
-    app.include_router(pages.router)
+    app.include_router(pages.router)  # the portal: Jinja2 + htmx pages, sessions, CSRF
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.include_router(gateway.router)  # the fake payment gateway, for demos and tests
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app

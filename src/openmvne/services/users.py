@@ -199,6 +199,12 @@ def _actor_for(conn: Connection, user_id: uuid.UUID) -> Actor:
     return Actor(user_id, row["username"], row["individual_id"], None, roles)
 
 
+def actor_for_user(db: Database, user_id: uuid.UUID) -> Actor:
+    """The Actor of a user id (the portal's session holds the id): party, kind, roles."""
+    with db.read() as conn:
+        return _actor_for(conn, user_id)
+
+
 def actor_from_token(db: Database, token: str) -> Actor:
     bad = NotAuthenticated("the token is not valid", code="invalid_token")
     if not token.startswith(TOKEN_PREFIX) or "." not in token:

@@ -1,19 +1,20 @@
-"""The portal. Its frame (log-in, pages per role) arrives with [portal]; this is the door."""
+"""The portal (Jinja2 + htmx, no JS build step): every page router, and its static files.
+
+Public: / (landing), /lookup (a number's brand), /login, /logout, /lang. By role: /outlet
+(float, stock, recharge), /mvno (lines by state, channels), /me (the subscriber's lines),
+/home (sends each role to its page). The frame (sessions, CSRF, language, errors) is in
+frame.py; the messages in locales/.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from openmvne.web import mvno, outlet, public, subscriber
+from openmvne.web.frame import STATIC
 
-from openmvne import __version__
-
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 router = APIRouter(include_in_schema=False)
+for part in (public, outlet, mvno, subscriber):
+    router.include_router(part.router)
 
-
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "home.html", {"version": __version__})
+__all__ = ["STATIC", "router"]
