@@ -126,7 +126,7 @@ def scenario(url: str, file: str) -> dict[str, float]:
     db = Database(url)
     with (
         tempfile.TemporaryDirectory() as lake,
-        clock.frozen(datetime(2026, 11, 30, 12, tzinfo=UTC)),
+        clock.frozen(datetime(2026, 12, 2, 12, tzinfo=UTC)),
     ):
         started = time.perf_counter()
         result = usage.rate_files(db, [Path(file)], lake=Path(lake))
