@@ -22,6 +22,9 @@ from openmvne.db import migrate
 from openmvne.db.engine import Database
 from openmvne.db.tables import APPEND_ONLY_SQLITE, metadata
 
+# Processes the tests start (servers, workers) keep the simulated network in memory, not in
+# ./var, which would outlive the run.
+os.environ.setdefault("OPENMVNE_NETWORK_STATE_PATH", "")
 POSTGRES_URL = os.environ.get("OPENMVNE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
 
@@ -77,7 +80,10 @@ class Backend:
             # The background loops stay quiet: service tests drive the outbox with their own
             # simulated network; API tests drain this app's network (`self.app.state.network`).
             settings = Settings(
-                database_url=self.url, provisioning_interval_s=3600, lifecycle_interval_s=3600
+                database_url=self.url,
+                provisioning_interval_s=3600,
+                lifecycle_interval_s=3600,
+                network_state_path="",
             )
             app = create_app(settings, db=self.db)
             self.app = app

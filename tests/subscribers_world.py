@@ -1,22 +1,28 @@
 """Subscribers on top of the numbers and catalog worlds: M1's offers, 20 blank Unicom cards
-moved down the tree to outlet O1 (and 5 to M2's outlet R), floats for O1 and R, and a
-simulated host network. `sale()` builds a valid sale request for a number and a card."""
+(or `o1_card_count`) moved down the tree to outlet O1 (and 5 to M2's outlet R), floats for
+O1 and R, and a simulated host network. `sale()` builds a valid sale request for a number and
+a card."""
 
 from __future__ import annotations
 
 import csv
 import io
 import secrets
+import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from openmvne import clock
 from openmvne.db.engine import Database
 from openmvne.domain import pretty
 from openmvne.domain.identity import ric_check_char
+from openmvne.domain.numbers import HostNetwork
+from openmvne.domain.parties import OrgKind
 from openmvne.domain.sims import make_iccid
 from openmvne.network.simulator import SimulatedHostNetwork
-from openmvne.services import money, number_lifecycle, provisioning, sims
+from openmvne.services import money, number_lifecycle, parties, provisioning, sims
 from openmvne.services.subscriber_sale import Identity, SaleRequest, sell
 from tests.catalog_world import CatalogWorld, build_catalog
 from tests.numbers_world import NumbersWorld, build_numbers
@@ -101,30 +107,39 @@ class SubscribersWorld:
         provisioning.drain(db, self.network)
 
 
-def card_file(serials: range) -> str:
+def card_file(serials: range, issuer: str = "898601", mnc: str = "01") -> str:
+    """Blank cards; by default Unicom's (ICCID issuer 898601, IMSI MNC 01)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(sims.COLUMNS)
     for serial in serials:
-        iccid = make_iccid("898601", serial)
-        writer.writerow([iccid, f"46001{serial:010d}", KI, KI, "blank", "", ""])
+        iccid = make_iccid(issuer, serial)
+        writer.writerow([iccid, f"460{mnc}{serial:010d}", KI, KI, "blank", "", ""])
     return buffer.getvalue()
 
 
 def _cards_to(
-    db: Database, sw: SubscribersWorld, mvno: str, serials: range, hops: list[str]
+    db: Database,
+    sw: SubscribersWorld,
+    mvno: str,
+    serials: range,
+    hops: list[str],
+    *,
+    host_id: uuid.UUID | None = None,
+    issuer: str = "898601",
+    mnc: str = "01",
 ) -> list[str]:
     op = sw.w.op
     batch = sims.import_batch(
         db,
         op,
         mvno_id=sw.w.org[mvno],
-        host_id=sw.w.org["host"],
-        name=f"batch-{mvno}-{serials.start}",
-        lines=sims.read_lines(card_file(serials)),
+        host_id=host_id or sw.w.org["host"],
+        name=f"batch-{mvno}-{issuer}-{serials.start}",
+        lines=sims.read_lines(card_file(serials, issuer, mnc)),
     )
     assert batch["card_count"] == len(serials)
-    iccids = [make_iccid("898601", s) for s in serials]
+    iccids = [make_iccid(issuer, s) for s in serials]
     previous = None
     for hop in hops:
         sims.transfer(
@@ -140,12 +155,15 @@ def _cards_to(
 
 
 def build_subscribers(
-    db: Database, network: SimulatedHostNetwork | None = None
+    db: Database, network: SimulatedHostNetwork | None = None, *, o1_card_count: int = 20
 ) -> SubscribersWorld:
+    assert 0 < o1_card_count <= 1000, "O1's serials must not run into R's (2000-2004)"
     nw = build_numbers(db)
     cw = build_catalog(db, nw.w)
     sw = SubscribersWorld(nw, cw, network or SimulatedHostNetwork(seed=7))
-    sw.o1_cards = _cards_to(db, sw, "m1", range(1000, 1020), ["a_n", "a_p1", "a_o1"])
+    sw.o1_cards = _cards_to(
+        db, sw, "m1", range(1000, 1000 + o1_card_count), ["a_n", "a_p1", "a_o1"]
+    )
     sw.r_cards = _cards_to(db, sw, "m2", range(2000, 2005), ["b_q", "b_r"])
     for outlet in ("o1", "r"):
         money.pay_float(
@@ -156,3 +174,39 @@ def build_subscribers(
             idempotency_key=f"float-{outlet}",
         )
     return sw
+
+
+def china_mobile_cards_at_o1(db: Database, sw: SubscribersWorld, count: int = 1) -> list[str]:
+    """Cards of another host network (China Mobile: issuer 898600, MNC 00), imported for M1
+    and moved down to O1 like its Unicom cards: a sale must still refuse them for a Unicom
+    number."""
+    mobile = parties.create_organisation(
+        db, sw.w.op, kind=OrgKind.HOST_NETWORK, name="中国移动", network_code=HostNetwork.MOBILE
+    )["id"]
+    return _cards_to(
+        db,
+        sw,
+        "m1",
+        range(5000, 5000 + count),
+        ["a_n", "a_p1", "a_o1"],
+        host_id=mobile,
+        issuer="898600",
+        mnc="00",
+    )
+
+
+class Timeline:
+    """A frozen clock that only moves forward, by `advance`; `close()` gives time back."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self._stack = ExitStack()
+        self._stack.enter_context(clock.frozen(start))
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        self._stack.enter_context(clock.frozen(self.now))
+        return self.now
+
+    def close(self) -> None:
+        self._stack.close()

@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, TypedDict
+from typing import Literal, NamedTuple, TypedDict
 
 from openmvne import clock
 from openmvne.network.provisioning import (
@@ -45,6 +45,94 @@ class LineState(TypedDict):
     iccid: str | None
 
 
+# -- the rules, pure: shared by the in-memory and the shared (SQLite) simulator ------------
+
+
+def check_settings(
+    *,
+    timeout_rate: float,
+    lost_response_rate: float,
+    unavailable_rate: float,
+    reject_rate: float,
+    ack_delay: timedelta,
+) -> None:
+    """Raise ValueError for a failure rate outside [0, 1] or a negative ack delay."""
+    for name, rate in (
+        ("timeout_rate", timeout_rate),
+        ("lost_response_rate", lost_response_rate),
+        ("unavailable_rate", unavailable_rate),
+        ("reject_rate", reject_rate),
+    ):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, not {rate}")
+    if ack_delay < timedelta(0):
+        raise ValueError("ack_delay must not be negative")
+
+
+class Draws(NamedTuple):
+    """One submit's four random draws, in the order they are taken from the PRNG."""
+
+    unavailable: float
+    timeout: float
+    reject: float
+    lost: float
+
+
+def draw(rng: random.Random) -> Draws:
+    return Draws(rng.random(), rng.random(), rng.random(), rng.random())
+
+
+def refusal(
+    request: ProvisioningRequest, line: LineState | None, imsi_owner: str | None
+) -> str | None:
+    """Why the network refuses this command, or None.
+
+    `line` is the state of the request's number (None if the network never had it) and
+    `imsi_owner` the number of the live line holding the request's IMSI (None if free).
+    """
+    if len(request.msisdn) != 11 or not request.msisdn.isascii() or not request.msisdn.isdigit():
+        return BAD_MSISDN
+    live = line is not None and line["status"] != "closed"
+    if request.command == Command.OPEN_LINE:
+        if live:
+            return LINE_EXISTS
+        return _imsi_refusal(request, imsi_owner)
+    if line is None or not live or line["host"] != request.host:
+        return NO_SUCH_LINE
+    if request.command == Command.CHANGE_SIM:
+        return _imsi_refusal(request, imsi_owner)
+    return None
+
+
+def _imsi_refusal(request: ProvisioningRequest, imsi_owner: str | None) -> str | None:
+    if not request.imsi:
+        return IMSI_REQUIRED
+    if imsi_owner is not None and imsi_owner != request.msisdn:
+        return IMSI_IN_USE
+    return None
+
+
+def line_after(request: ProvisioningRequest, line: LineState | None) -> LineState:
+    """The number's line once the (accepted) command is applied; `line` is not changed."""
+    command = request.command
+    if command == Command.OPEN_LINE:  # new, or a closed number recycled
+        return LineState(host=request.host, status="open", imsi=request.imsi, iccid=request.iccid)
+    if line is None:
+        raise ValueError(f"{command} needs an existing line")
+    new = line.copy()
+    if command == Command.BAR_OUTGOING:
+        new["status"] = "outBarred"
+    elif command == Command.BAR_BOTH:
+        new["status"] = "bothBarred"
+    elif command == Command.RESTORE:
+        new["status"] = "open"
+    elif command == Command.CHANGE_SIM:
+        new["imsi"], new["iccid"] = request.imsi, request.iccid
+    elif command == Command.CLOSE:
+        new["status"], new["imsi"], new["iccid"] = "closed", None, None
+    return new
+
+
 @dataclass
 class _Pending:
     ready_at: datetime
@@ -72,16 +160,13 @@ class SimulatedHostNetwork(HostProvisioning):
         reject_rate: float = 0.0,
         ack_delay: timedelta = timedelta(0),
     ) -> None:
-        for name, rate in (
-            ("timeout_rate", timeout_rate),
-            ("lost_response_rate", lost_response_rate),
-            ("unavailable_rate", unavailable_rate),
-            ("reject_rate", reject_rate),
-        ):
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, not {rate}")
-        if ack_delay < timedelta(0):
-            raise ValueError("ack_delay must not be negative")
+        check_settings(
+            timeout_rate=timeout_rate,
+            lost_response_rate=lost_response_rate,
+            unavailable_rate=unavailable_rate,
+            reject_rate=reject_rate,
+            ack_delay=ack_delay,
+        )
         self.timeout_rate = timeout_rate
         self.lost_response_rate = lost_response_rate
         self.unavailable_rate = unavailable_rate
@@ -105,7 +190,7 @@ class SimulatedHostNetwork(HostProvisioning):
     def submit(self, request: ProvisioningRequest) -> None:
         with self._lock:
             self.submissions += 1
-            unavailable, timeout, reject, lost = (self._rng.random() for _ in range(4))
+            unavailable, timeout, reject, lost = draw(self._rng)
             if unavailable < self.unavailable_rate:
                 raise ProvisioningUnavailable("host network busy (simulated)")
             if timeout < self.timeout_rate:
@@ -164,60 +249,16 @@ class SimulatedHostNetwork(HostProvisioning):
 
     def _check(self, request: ProvisioningRequest) -> str | None:
         """Why the network refuses this command against the current state, or None."""
-        if (
-            len(request.msisdn) != 11
-            or not request.msisdn.isascii()
-            or not request.msisdn.isdigit()
-        ):
-            return BAD_MSISDN
-        line = self._lines.get(request.msisdn)
-        live = line is not None and line["status"] != "closed"
-        if request.command == Command.OPEN_LINE:
-            if live:
-                return LINE_EXISTS
-            return self._check_imsi(request)
-        if line is None or not live or line["host"] != request.host:
-            return NO_SUCH_LINE
-        if request.command == Command.CHANGE_SIM:
-            return self._check_imsi(request)
-        return None
-
-    def _check_imsi(self, request: ProvisioningRequest) -> str | None:
-        if not request.imsi:
-            return IMSI_REQUIRED
-        owner = self._imsi_owner.get(request.imsi)
-        if owner is not None and owner != request.msisdn:
-            return IMSI_IN_USE
-        return None
+        owner = self._imsi_owner.get(request.imsi) if request.imsi else None
+        return refusal(request, self._lines.get(request.msisdn), owner)
 
     def _apply(self, request: ProvisioningRequest) -> None:
-        msisdn, command = request.msisdn, request.command
-        self.applied[(msisdn, command)] += 1
-        if command == Command.OPEN_LINE:  # new, or a closed number recycled
-            self._lines[msisdn] = LineState(
-                host=request.host, status="open", imsi=request.imsi, iccid=request.iccid
-            )
-            self._take_imsi(msisdn, request.imsi)
-            return
-        line = self._lines[msisdn]
-        if command == Command.BAR_OUTGOING:
-            line["status"] = "outBarred"
-        elif command == Command.BAR_BOTH:
-            line["status"] = "bothBarred"
-        elif command == Command.RESTORE:
-            line["status"] = "open"
-        elif command == Command.CHANGE_SIM:
-            self._free_imsi(line["imsi"])
-            line["imsi"], line["iccid"] = request.imsi, request.iccid
-            self._take_imsi(msisdn, request.imsi)
-        elif command == Command.CLOSE:
-            self._free_imsi(line["imsi"])
-            line["status"], line["imsi"], line["iccid"] = "closed", None, None
-
-    def _take_imsi(self, msisdn: str, imsi: str | None) -> None:
-        if imsi is not None:
-            self._imsi_owner[imsi] = msisdn
-
-    def _free_imsi(self, imsi: str | None) -> None:
-        if imsi is not None:
-            self._imsi_owner.pop(imsi, None)
+        msisdn = request.msisdn
+        old = self._lines.get(msisdn)
+        new = line_after(request, old)
+        self.applied[(msisdn, request.command)] += 1
+        if old is not None and old["imsi"] is not None:
+            self._imsi_owner.pop(old["imsi"], None)
+        if new["imsi"] is not None:
+            self._imsi_owner[new["imsi"]] = msisdn
+        self._lines[msisdn] = new

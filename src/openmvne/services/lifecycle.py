@@ -177,6 +177,12 @@ def apply_event(
         mvno_id=line["mvno_id"],
         data={"msisdn": line["msisdn"], "from": state.value, "to": target.value},
     )
+    if event is Event.OPERATOR_CLEAR and target in ARREARS:
+        # Back in arrears after an operator barring: money that arrived during the barring
+        # found no arrears to end (after_credit looks at arrears only), so a debt the balance
+        # now covers restores the line here, at once, instead of letting the arrears timers
+        # cancel a line that has paid.
+        return _restore_if_covered(conn, actor, moved, order_id=order_id)
     return moved
 
 
@@ -199,8 +205,15 @@ def _cancel_effects(
         )
     number_lifecycle.move_sold(conn, parse_msisdn(line["msisdn"]), NumberState.QUARANTINED)
     card = card_of(conn, line["sim_id"])
+    if card["state"] == CardState.SOLD.value:
+        # A replacement card the network has not confirmed yet: the holder has it in hand,
+        # so it dies with the line (and a late changeSim ack must not bring it to life).
+        move_card(conn, line["sim_id"], CardState.ACTIVE)
+        card["state"] = CardState.ACTIVE.value
     if card["state"] in (CardState.ACTIVE.value, CardState.LOST.value):
-        move_card(conn, line["sim_id"], CardState.CLOSED)
+        # The card lets go of the number: after its quarantine the number is sold again,
+        # with another card, and a number belongs to one card at a time (unique msisdn).
+        move_card(conn, line["sim_id"], CardState.CLOSED, msisdn=None)
     ss = t.subscription_service
     conn.execute(
         update(ss)
@@ -234,25 +247,35 @@ def after_credit(conn: Connection, actor: Actor, mvno_id: uuid.UUID, msisdn: str
     ).scalar()
     if found is None:
         return
-    line = locked_line(conn, found)
+    _restore_if_covered(conn, actor, locked_line(conn, found))
+
+
+def _restore_if_covered(
+    conn: Connection,
+    actor: Actor,
+    line: dict[str, Any],
+    *,
+    order_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """A line in arrears whose balance covers its debt pays it and is active again."""
     if LineState(line["state"]) not in ARREARS:
-        return
+        return line
     account = prepaid(conn, line)
     if available(account) <= line["debt_fen"]:
-        return  # still short: a balance of zero after paying the debt is not a live line
+        return line  # still short: a balance of zero after paying the debt is not a live line
     if line["debt_fen"]:
         ledger.transfer(
             conn,
             account,
-            ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=mvno_id),
+            ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=line["mvno_id"]),
             line["debt_fen"],
             TransferCode.FEE,
             reference=f"debt:{line['id']}",
-            mvno_id=mvno_id,
+            mvno_id=line["mvno_id"],
         )
         conn.execute(update(sub).where(sub.c.id == line["id"]).values(debt_fen=0))
-        line["debt_fen"] = 0
-    apply_event(conn, actor, line, Event.DEBT_COVERED)
+        line = {**line, "debt_fen": 0}
+    return apply_event(conn, actor, line, Event.DEBT_COVERED, order_id=order_id)
 
 
 def exhausted(conn: Connection, actor: Actor, line_id: uuid.UUID) -> None:

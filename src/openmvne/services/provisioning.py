@@ -27,6 +27,7 @@ from openmvne.domain.sims import CardKind, CardState
 from openmvne.domain.subscribers import (
     Event,
     LineState,
+    NetworkLevel,
     first_of_next_month,
     local_date,
     network_level,
@@ -163,6 +164,8 @@ def _close(
         conn.execute(unscoped(select(pc).where(pc.c.id == command_id), WHY)).mappings().one()
     )
     if command["state"] not in outbox.OPEN_STATES:
+        if ok and command["state"] == outbox.FAILED and command["network_ref"] is None:
+            return _applied_after_all(conn, line, command, network_ref)
         return 0  # already closed (a duplicate ack, or a second dispatcher)
     if ok:
         state = outbox.ACKNOWLEDGED
@@ -201,6 +204,80 @@ def _close(
     )
     if command["order_id"] is not None:
         _order_news(conn, line, command, ok=ok, reason=reason)
+    return 1
+
+
+def _applied_after_all(
+    conn: Connection, line: dict[str, Any], command: dict[str, Any], network_ref: str | None
+) -> int:
+    """The network carried out a command the platform had given up on: the answer to the
+    last attempt was lost and came back later. What failed stays failed (the order, and a
+    sale's undoing: the customer was told, the money went back), but the network's view is
+    recorded and, when it is not what the line's state needs, one command puts it right. A
+    line the platform does not have (a failed sale) must not stay open on the network: nobody
+    would pay for it, and its number could never be opened for a new buyer."""
+    now = clock.now()
+    conn.execute(
+        update(pc)
+        .where(pc.c.id == command["id"])
+        .values(
+            network_ref=network_ref or "applied-late",
+            last_error=f"{command['last_error']}; applied by the network after all",
+            updated_at=now,
+        )
+    )
+    kind = Command(command["command"])
+    level = outbox.level_after(kind) or NetworkLevel(line["network_level"])
+    if kind is Command.CHANGE_SIM:
+        card = lifecycle.card_of(conn, line["sim_id"])
+        if card["state"] == CardState.SOLD.value:
+            lifecycle.move_card(conn, line["sim_id"], CardState.ACTIVE)
+    open_left = conn.execute(
+        unscoped(
+            select(func.count())
+            .select_from(pc)
+            .where(pc.c.subscription_id == line["id"], pc.c.state.in_(outbox.OPEN_STATES)),
+            WHY,
+        )
+    ).scalar_one()
+    fix = None
+    if open_left == 0:  # else the commands still to come decide where the line ends
+        wanted = network_level(LineState(line["state"]))
+        if wanted is NetworkLevel.NONE and level is not NetworkLevel.NONE:
+            wanted = NetworkLevel.CLOSED
+        fix = outbox.command_for(level, wanted)
+    if fix is not None:
+        imsi = iccid = None
+        if fix is Command.OPEN_LINE:
+            card = lifecycle.card_of(conn, line["sim_id"])
+            imsi, iccid = card["imsi"], card["iccid"]
+        outbox.enqueue(
+            conn,
+            line,
+            fix,
+            host_network=lifecycle.host_network(conn, line["host_id"]),
+            order_id=None,
+            imsi=imsi,
+            iccid=iccid,
+        )
+    conn.execute(
+        update(sub)
+        .where(sub.c.id == line["id"])
+        .values(
+            network_level=level.value,
+            network_in_sync=open_left == 0 and fix is None,
+            updated_at=now,
+        )
+    )
+    audit.record(
+        conn,
+        SYSTEM,
+        "line.network_applied_late",
+        "subscription",
+        line["id"],
+        mvno_id=line["mvno_id"],
+        data={"msisdn": line["msisdn"], "command": kind.value, "fix": fix and fix.value},
+    )
     return 1
 
 
