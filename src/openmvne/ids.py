@@ -43,6 +43,14 @@ PREFIXES = {
     "provisioning_command": "pcm",
     "rating_batch": "rtb",
     "usage_reject": "urj",
+    "settlement_run": "stl",
+    "customer_bill": "bil",
+    "trouble_ticket": "tkt",
+    "ticket_event": "tev",
+    "care_team": "ctm",
+    "care_route": "crt",
+    "care_sla_breach": "slb",
+    "care_verification": "cvr",
 }
 
 

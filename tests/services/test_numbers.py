@@ -257,6 +257,10 @@ def test_lookup_shows_the_brand_and_nothing_about_the_subscriber(
         "hotline",
         "region_code",
         "in_service",
+        # What to do next (docs/care.md): the brand's channels and the region's outlets.
+        "website",
+        "service_channels",
+        "outlets",
     }
     unallocated = number_lookup.lookup(db, "17199990000")
     assert unallocated["registered"] is True

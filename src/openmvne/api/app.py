@@ -16,6 +16,7 @@ from openmvne import __version__
 from openmvne.api import problems
 from openmvne.api.middleware import Metrics, RequestContext
 from openmvne.api.routers import (
+    care,
     catalog,
     channels,
     money,
@@ -23,6 +24,7 @@ from openmvne.api.routers import (
     party,
     party_role,
     platform,
+    settlement,
     sims,
     subscribers,
     usage,
@@ -31,6 +33,7 @@ from openmvne.config import Settings, get_settings
 from openmvne.db.engine import Database
 from openmvne.network import wiring
 from openmvne.network.provisioning import HostProvisioning
+from openmvne.services import care as care_service
 from openmvne.services import charging, lifecycle, number_lifecycle, provisioning
 from openmvne.web import gateway, pages
 
@@ -68,6 +71,8 @@ async def _lifecycle_forever(db: Database, every_s: float) -> None:
         try:
             done = await run_in_threadpool(lifecycle.tick, db)
             done["chargingSessionsExpired"] = await run_in_threadpool(charging.expire, db)
+            escalated = await run_in_threadpool(care_service.escalate_breaches, db)
+            done["ticketsEscalated"] = escalated["breached"]
             if any(done.values()):
                 log.info("lifecycle step %s", done)
         except Exception:
@@ -130,6 +135,8 @@ def create_app(
         sims.router,
         subscribers.router,
         usage.router,
+        care.router,
+        settlement.router,
     ):
         app.include_router(router)
     app.include_router(pages.router)  # the portal: Jinja2 + htmx pages, sessions, CSRF

@@ -323,7 +323,8 @@ def number_resource(item: dict[str, Any], base: str) -> dict[str, Any]:
     }
 
 
-def lookup(item: dict[str, Any]) -> dict[str, Any]:
+def lookup(item: dict[str, Any], base: str = "") -> dict[str, Any]:
+    care = item["mvno_name"] is not None
     return {
         "msisdn": item["msisdn"],
         "e164": item["e164"],
@@ -336,6 +337,26 @@ def lookup(item: dict[str, Any]) -> dict[str, Any]:
         "homeRegionCode": item["region_code"],
         "homeRegionName": _region_name(item["region_code"]),
         "inService": item["in_service"],
+        # What to do next (docs/care.md): online care, where to recharge, how to open a ticket.
+        "website": item.get("website"),
+        "serviceChannels": item.get("service_channels", []),
+        "rechargeOutlets": [
+            {
+                "name": outlet["name"],
+                "regionCode": outlet["region_code"],
+                "regionName": _region_name(outlet["region_code"]),
+                "address": " ".join(
+                    x for x in (_region_name(outlet["region_code"]), outlet["name"]) if x
+                ),
+            }
+            for outlet in item.get("outlets", [])
+        ],
+        "openTicket": {
+            "href": f"{base}/tmf-api/troubleTicket/v4/troubleTicket",
+            "verificationHref": f"{base}{OPENMVNE}/careVerifications",
+        }
+        if care
+        else None,
     }
 
 

@@ -13,11 +13,15 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from openmvne import ids
+from openmvne.cli.care import app as care_app
 from openmvne.cli.catalog import app as catalog_app
 from openmvne.cli.common import open_db
 from openmvne.cli.money import app as money_app
 from openmvne.cli.numbers import app as numbers_app
+from openmvne.cli.settle import report as report_command
+from openmvne.cli.settle import settle as settle_command
 from openmvne.cli.sims import app as sims_app
+from openmvne.cli.stream import app as stream_app
 from openmvne.cli.subscribers import app as subscribers_app
 from openmvne.cli.subscribers import lifecycle_app, provisioning_app
 from openmvne.cli.usage import app as usage_app
@@ -51,6 +55,10 @@ app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(lifecycle_app, name="lifecycle")
 app.add_typer(provisioning_app, name="provisioning")
 app.add_typer(usage_app, name="usage")
+app.add_typer(care_app, name="care")
+app.command("settle")(settle_command)
+app.command("report")(report_command)
+app.add_typer(stream_app, name="stream")
 
 out = Console()
 
@@ -98,11 +106,27 @@ def db_current() -> None:
     out.print(f"current {current or 'none'}, head {migrate.head_revision()}")
 
 
+@demo_app.command("simulate")
+def demo_simulate(
+    days: int = typer.Option(30, "--days", help="Days to live through, from now on"),
+    seed: int = typer.Option(2016, help="Random seed"),
+) -> None:
+    """Live on: each day's usage rated, recharges, fees and arrears, month-end settlement."""
+    from openmvne.demo import simulate
+
+    with Progress(transient=True) as progress:
+        living = progress.add_task("simulating days", total=days)
+        done = simulate.simulate(
+            open_db(), days, seed=seed, progress=lambda n: progress.advance(living, n)
+        )
+    out.print(", ".join(f"{k} {v:,}" for k, v in done.items()))
+
+
 @demo_app.command("seed")
 def demo_seed(
     seed: int = typer.Option(2016, help="Random seed: the same seed gives the same world"),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already seeded"),
-    per_outlet: int = typer.Option(40, "--lines-per-outlet", help="Lines sold at each outlet"),
+    per_outlet: int = typer.Option(45, "--lines-per-outlet", help="Lines sold at each outlet"),
     history_days: int = typer.Option(
         30, "--history-days", help="Days of past business (sales then, usage since)"
     ),

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from openmvne import clock
 from openmvne import money as fen
 from openmvne.cli.common import open_db
+from openmvne.cli.stream import worker as stream_worker
 from openmvne.config import get_settings
 from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
@@ -109,3 +110,7 @@ def generate(
     )
     usage_generate.write(table, output)
     out.print(f"{table.num_rows:,} records for {len(lines)} lines over {days} days → {output}")
+
+
+# `mvne usage worker`: the usage stream's rater, the same command as `mvne stream worker`.
+app.command("worker")(stream_worker)

@@ -493,8 +493,95 @@ def _usage_period_rule(s: Scope) -> ColumnElement[bool]:
             return false()
 
 
+def _team_rule(s: Scope) -> ColumnElement[bool]:
+    """The MVNO sees its care teams; a partner the teams it staffs."""
+    ct = t.care_team
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return ct.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            return ct.c.owner_party_id == s.party_id
+        case _:
+            return false()
+
+
+def _via_team(column_of: Callable[[], Column[Any]]) -> Callable[[Scope], ColumnElement[bool]]:
+    """Rows that belong to a care team: visible with their team."""
+
+    def rule(s: Scope) -> ColumnElement[bool]:
+        if s.kind is ScopeKind.PLATFORM:
+            return true()
+        ct = t.care_team
+        return column_of().in_(select(ct.c.id).where(_team_rule(s)))
+
+    return rule
+
+
+def _route_rule(s: Scope) -> ColumnElement[bool]:
+    cr = t.care_route
+    if s.kind is ScopeKind.MVNO:
+        return cr.c.mvno_id == s.party_id
+    return _via_team(lambda: cr.c.team_id)(s)
+
+
+def _ticket_rule(s: Scope) -> ColumnElement[bool]:
+    """The MVNO sees its tickets; a partner the tickets routed to its teams, of the brands
+    and regions those teams serve; an outlet the tickets it opened; a subscriber their own."""
+    tt = t.trouble_ticket
+    match s.kind:
+        case ScopeKind.PLATFORM:
+            return true()
+        case ScopeKind.MVNO:
+            return tt.c.mvno_id == s.party_id
+        case ScopeKind.CHANNEL:
+            ct, area = t.care_team, t.care_team_area
+            return exists().where(
+                ct.c.id == tt.c.team_id,
+                ct.c.owner_party_id == s.party_id,
+                area.c.team_id == ct.c.id,
+                or_(area.c.brand_id.is_(None), area.c.brand_id == tt.c.brand_id),
+                or_(area.c.region_prefix == "", tt.c.region_code.startswith(area.c.region_prefix)),
+            )
+        case ScopeKind.OUTLET:
+            return tt.c.opened_by_party_id == s.party_id
+        case ScopeKind.SUBSCRIBER:
+            return tt.c.individual_id == s.party_id
+        case _:
+            return false()
+
+
+def _ticket_event_rule(s: Scope) -> ColumnElement[bool]:
+    if s.kind is ScopeKind.PLATFORM:
+        return true()
+    tt = t.trouble_ticket
+    return t.ticket_event.c.ticket_id.in_(select(tt.c.id).where(_ticket_rule(s)))
+
+
+def _breach_rule(s: Scope) -> ColumnElement[bool]:
+    """The MVNO sees its breaches; a partner those of its own teams."""
+    b = t.care_sla_breach
+    if s.kind is ScopeKind.MVNO:
+        return b.c.mvno_id == s.party_id
+    if s.kind is ScopeKind.CHANNEL:
+        return _via_team(lambda: b.c.team_id)(s)
+    return true() if s.kind is ScopeKind.PLATFORM else false()
+
+
 RULES: dict[str, Callable[[Scope], ColumnElement[bool]]] = {
+    t.care_team.name: _team_rule,
+    t.care_team_area.name: _via_team(lambda: t.care_team_area.c.team_id),
+    t.care_team_member.name: _via_team(lambda: t.care_team_member.c.team_id),
+    t.care_route.name: _route_rule,
+    t.trouble_ticket.name: _ticket_rule,
+    t.ticket_event.name: _ticket_event_rule,
+    t.care_sla_breach.name: _breach_rule,
     t.usage_period.name: _usage_period_rule,
+    t.settlement_run.name: _own_mvno_rule(lambda: t.settlement_run.c.mvno_id),
+    t.customer_bill.name: _own_mvno_rule(
+        lambda: t.customer_bill.c.mvno_id, t.customer_bill.c.host_id
+    ),
     t.charging_session.name: _own_mvno_rule(
         lambda: t.charging_session.c.mvno_id, t.charging_session.c.host_id
     ),

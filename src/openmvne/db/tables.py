@@ -881,3 +881,190 @@ charging_request = Table(
     Column("response", JSON, nullable=False),
     PrimaryKeyConstraint("session_id", "request_number"),
 )
+
+# --- after-sales care -------------------------------------------------------------------------
+
+care_team = Table(
+    "care_team",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    # Whose agents staff it: the MVNO itself or one of its partners.
+    Column("owner_party_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    # The MVNO's id on its main team (where unrouted and breached tickets go): one per MVNO.
+    Column("main_of", Uuid, nullable=True, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_care_team_mvno_id_name", "mvno_id", "name", unique=True),
+    info=TENANT,
+)
+
+care_team_area = Table(
+    "care_team_area",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("team_id", Uuid, ForeignKey("care_team.id"), nullable=False, index=True),
+    # None: every brand of the MVNO / everywhere.
+    Column("brand_id", Uuid, ForeignKey("brand.id"), nullable=True),
+    Column("region_code", String(6), nullable=True),
+    # The digits the region's codes share ('' everywhere), so "inside" is a LIKE prefix.
+    Column("region_prefix", String(6), nullable=False),
+    info=TENANT,
+)
+
+care_team_member = Table(
+    "care_team_member",
+    metadata,
+    Column("team_id", Uuid, ForeignKey("care_team.id"), nullable=False),
+    Column("user_id", Uuid, ForeignKey("user_account.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("team_id", "user_id"),
+    info=TENANT,
+)
+
+care_route = Table(
+    "care_route",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    # None in a dimension matches anything (domain/care.Route).
+    Column("brand_id", Uuid, ForeignKey("brand.id"), nullable=True),
+    Column("region_code", String(6), nullable=True),
+    Column("ticket_type", String(24), nullable=True),
+    Column("team_id", Uuid, ForeignKey("care_team.id"), nullable=False, index=True),
+    # "brand|region|type" with * for any: one rule per combination and MVNO.
+    Column("rule_key", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_care_route_mvno_id_rule_key", "mvno_id", "rule_key", unique=True),
+    info=TENANT,
+)
+
+trouble_ticket = Table(
+    "trouble_ticket",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("brand_id", Uuid, ForeignKey("brand.id"), nullable=True),
+    Column("msisdn", String(11), nullable=False, index=True),
+    # The number's home region (its block's), which routing and partner scopes go by.
+    Column("region_code", String(6), nullable=True),
+    Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=True),
+    # The line's holder when the ticket was opened: what a subscriber's scope goes by.
+    Column("individual_id", Uuid, ForeignKey("individual.id"), nullable=True, index=True),
+    Column("ticket_type", String(24), nullable=False),
+    Column("severity", String(12), nullable=False),
+    Column("priority", String(12), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("description", String(2000), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", String(500), nullable=True),
+    Column("status_changed_at", UTCDateTime, nullable=False),
+    # Where it is now, and where routing first sent it (the reports count by the latter).
+    Column("team_id", Uuid, ForeignKey("care_team.id"), nullable=False, index=True),
+    Column("first_team_id", Uuid, ForeignKey("care_team.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    # Who opened it: an organisation (outlet, MVNO, partner, platform) or the individual.
+    Column("opened_by_party_id", Uuid, nullable=False, index=True),
+    Column("opened_by", String(64), nullable=False),
+    Column("external_id", String(64), nullable=True),
+    # The SLA clock: due = opened + SLA hours + time spent pending (paused_s).
+    Column("sla_due_at", UTCDateTime, nullable=False),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_s", BigInteger, nullable=False),
+    Column("first_response_at", UTCDateTime, nullable=True),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("escalated_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_trouble_ticket_status_sla_due_at", "status", "sla_due_at"),
+    Index("ix_trouble_ticket_mvno_id_created_at", "mvno_id", "created_at"),
+    info=TENANT,
+)
+
+ticket_event = Table(
+    "ticket_event",
+    metadata,
+    # A ticket's history: opened, routed, status changes, notes, escalation, actions.
+    Column("id", Uuid, primary_key=True),
+    Column("ticket_id", Uuid, ForeignKey("trouble_ticket.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=True),
+    Column("text", String(2000), nullable=True),
+    Column("author", String(64), nullable=False),
+    Column("author_party_id", Uuid, nullable=True),
+    Column("data", JSON, nullable=False),
+    # An action's idempotency key: one linked effect per key and ticket.
+    Column("action_key", String(200), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index("uq_ticket_event_ticket_id_action_key", "ticket_id", "action_key", unique=True),
+    info=TENANT,
+)
+
+care_sla_breach = Table(
+    "care_sla_breach",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    # Unique: a ticket breaches (and is escalated) once, however many sweeps run.
+    Column("ticket_id", Uuid, ForeignKey("trouble_ticket.id"), nullable=False, unique=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("team_id", Uuid, ForeignKey("care_team.id"), nullable=False, index=True),
+    Column("escalated_to_team_id", Uuid, ForeignKey("care_team.id"), nullable=False),
+    Column("ticket_type", String(24), nullable=False),
+    Column("priority", String(12), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("breached_at", UTCDateTime, nullable=False),
+    info=TENANT,
+)
+
+care_verification = Table(
+    "care_verification",
+    metadata,
+    # Self-care SMS codes: kept as HMACs, expire, lock after too many wrong tries.
+    Column("id", Uuid, primary_key=True),
+    Column("msisdn", String(11), nullable=False),
+    Column("code_hmac", String(64), nullable=False),
+    Column("state", String(12), nullable=False),  # sent, used, locked, failed
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_care_verification_msisdn_created_at", "msisdn", "created_at"),
+)
+
+# --- settlement -------------------------------------------------------------------------------
+
+settlement_run = Table(
+    "settlement_run",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("status", String(8), nullable=False),  # open, closed
+    # SHA-256 of the documents: a rerun that computes the same documents has the same digest.
+    Column("digest", String(64), nullable=False),
+    Column("documents", JSON, nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Index("uq_settlement_run_mvno_id_month", "mvno_id", "month", unique=True),
+    info=TENANT,
+)
+
+customer_bill = Table(
+    "customer_bill",
+    metadata,
+    # TMF678: the host network's bill to an MVNO for a month, from a settlement run.
+    Column("id", Uuid, primary_key=True),
+    Column("run_id", Uuid, ForeignKey("settlement_run.id"), nullable=False, index=True),
+    Column("mvno_id", Uuid, ForeignKey("organization.id"), nullable=False, index=True),
+    Column("host_id", Uuid, ForeignKey("organization.id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("state", String(12), nullable=False),  # new (the run is open), settled (closed)
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("uq_customer_bill_mvno_id_host_id_month", "mvno_id", "host_id", "month", unique=True),
+    info=TENANT,
+)

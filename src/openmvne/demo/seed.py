@@ -106,7 +106,7 @@ def seed(
     seed_value: int = 2016,
     *,
     network: HostProvisioning | None = None,
-    per_outlet: int = 40,
+    per_outlet: int = 45,
     history_days: int = 30,
     progress: Callable[[int], None] | None = None,
 ) -> World:

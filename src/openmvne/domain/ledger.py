@@ -54,6 +54,7 @@ class TransferCode(StrEnum):
     USAGE = "usage"  # rated usage charged to a balance
     USAGE_ADJUST = "usageAdjust"  # a rerating's difference, either way
     WHOLESALE = "wholesale"  # the host's wholesale price of the MVNO's usage
+    CARE_CREDIT = "careCredit"  # a refund or goodwill credit from a care ticket
 
 
 class TransferStatus(StrEnum):

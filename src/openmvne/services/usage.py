@@ -18,6 +18,7 @@ next run (`recover`).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -41,7 +42,7 @@ from openmvne.domain.access import Scope, ScopeKind
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import ENGINE_SQL, future_limit, to_fen
 from openmvne.domain.subscribers import local_date
-from openmvne.errors import InvalidInput, NotFound
+from openmvne.errors import Conflict, InvalidInput, NotFound
 from openmvne.services import ledger, lifecycle, usage_terms
 from openmvne.services.lifecycle import SYSTEM
 from openmvne.services.usage_engine import terms_table
@@ -521,9 +522,15 @@ def _costs(conn: Connection, posting: _Posting, reference: str) -> int:
                 conn, AccountKind.MVNO_PAYABLE_HOST, mvno_id=mvno, owner_id=host
             )
             debit, credit = (revenue, payable) if fen > 0 else (payable, revenue)
+            # The period rides in the reference: settlement sums a month's cost by it.
             posting.moves.append(
                 ledger.Move(
-                    debit["id"], credit["id"], abs(fen), TransferCode.WHOLESALE, reference, mvno
+                    debit["id"],
+                    credit["id"],
+                    abs(fen),
+                    TransferCode.WHOLESALE,
+                    f"{reference}:{period}",
+                    mvno,
                 )
             )
         total += fen
@@ -539,6 +546,38 @@ def _refuse_unknown(con: duckdb.DuckDBPyConnection, refused: dict[str, str]) -> 
         "g.msisdn, r.why FROM good g JOIN refused r USING (msisdn)"
     )
     con.execute("DELETE FROM good WHERE msisdn IN (SELECT msisdn FROM refused)")
+
+
+def _refuse_closed_months(
+    conn: Connection, con: duckdb.DuckDBPyConnection, lines: dict[str, usage_terms.Line]
+) -> None:
+    """A settled month does not change: its late records are refused (and can be billed
+    as next month's adjustments by hand)."""
+    sr = t.settlement_run
+    closed = conn.execute(
+        unscoped(select(sr.c.mvno_id, sr.c.month).where(sr.c.status == "closed"), WHY)
+    ).all()
+    if not closed:
+        return
+    shut = {(str(m), month) for m, month in closed}
+    rows = [
+        (msisdn, month)
+        for msisdn, line in lines.items()
+        for m, month in shut
+        if m == str(line.mvno_id)
+    ]
+    if not rows:
+        return
+    con.register("shut", pa.table({"msisdn": [r[0] for r in rows], "period": [r[1] for r in rows]}))
+    late = (
+        "FROM good g JOIN shut s ON s.msisdn = g.msisdn AND s.period = "
+        "strftime(CAST(g.start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m')"
+    )
+    con.execute(
+        "INSERT INTO rejects SELECT g.file_no, g.line_no, g.node_id, CAST(g.seq AS VARCHAR), "
+        f"g.msisdn, 'month already settled' {late}"
+    )
+    con.execute(f"DELETE FROM good WHERE (node_id, seq) IN (SELECT g.node_id, g.seq {late})")  # noqa: S608  # constant text
 
 
 def _refuse_before_activation(
@@ -585,9 +624,13 @@ def _write_lake(
     return pairs
 
 
+ORPHAN_AGE_S = 3600
+
+
 def recover(db: Database, lake: Path) -> int:
     """Finish the renames of batches that committed just before a crash; drop the files of
-    batches that never committed."""
+    batches that never committed, once they are old enough not to be another rater's batch
+    still being written."""
     done = 0
     rb = t.rating_batch
     with db.read() as conn:
@@ -599,8 +642,8 @@ def recover(db: Database, lake: Path) -> int:
         if final.name in committed:
             temporary.replace(final)
             done += 1
-        else:
-            temporary.unlink()
+        elif time.time() - temporary.stat().st_mtime > ORPHAN_AGE_S:
+            temporary.unlink(missing_ok=True)
     return done
 
 
@@ -679,6 +722,7 @@ def _rate_loaded(
         lines, refused = usage_terms.lines_for(conn, msisdns)
         _refuse_unknown(con, refused)
         _refuse_before_activation(con, lines)
+        _refuse_closed_months(conn, con, lines)
         duplicates, claim_inserts, claim_updates = _claim(conn, con)
         keys = [
             (m, p)
@@ -786,6 +830,16 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
     with db.write() as conn:
         locks.lock(conn, *(f"usage-partition:{p}" for p in range(PARTITIONS)))
+        sr = t.settlement_run
+        settled = conn.execute(
+            unscoped(select(sr.c.id).where(sr.c.month == period, sr.c.status == "closed"), WHY)
+        ).first()
+        if settled is not None:
+            raise Conflict(
+                f"{period} is settled: it can no longer be rerated",
+                code="month_closed",
+                field="period",
+            )
         files = [f for f in period_files(conn, period) if Path(f).exists()]
         if not files:
             return BatchResult(None)

@@ -386,7 +386,8 @@ def release_reservation(
 )
 def lookup(msisdn: str, request: Request, db: Database = Depends(database)) -> JSONResponse:
     lookup_limiter.take(request.client.host if request.client else "unknown")
-    return JSONResponse(presenters.lookup(number_lookup.lookup(db, msisdn)))
+    found = number_lookup.lookup(db, msisdn)
+    return JSONResponse(presenters.lookup(found, tmf.base_url(request)))
 
 
 @router.get(

@@ -1,0 +1,182 @@
+"""Monthly settlement from the ledger and rated usage: wholesale bill, commissions (validity
+check, revenue share, clawback), margin; reruns identical; a closed month refuses changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from openmvne import clock
+from openmvne.db import tables as t
+from openmvne.db.engine import Database
+from openmvne.db.scoping import unscoped
+from openmvne.domain.ledger import TransferCode
+from openmvne.errors import DomainError
+from openmvne.services import ledger, settlement, subscriber_orders, usage
+from tests.services.test_usage import write_csv
+from tests.subscribers_world import SubscribersWorld, build_subscribers
+
+SOLD = datetime(2026, 7, 10, 4, 0, tzinfo=UTC)
+MONTHS = ["2026-07", "2026-08", "2026-09", "2026-10"]
+
+
+def in_month(month: str, day: int = 20) -> datetime:
+    return datetime(int(month[:4]), int(month[5:]), day, 4, 0, tzinfo=UTC)
+
+
+def calls(msisdn: str, month: str, first_seq: int, minutes: int) -> list[list[Any]]:
+    start = in_month(month, 15)
+    return [
+        [
+            "44-MSC",
+            first_seq + i,
+            msisdn,
+            "voice",
+            (start + timedelta(minutes=3 * i)).isoformat(),
+            60,
+            "mo",
+            "44",
+        ]
+        for i in range(minutes)
+    ]
+
+
+@pytest.fixture
+def history(db: Database, tmp_path: Path) -> tuple[SubscribersWorld, list[str], Path]:
+    """Three pay-as-you-go lines sold on 10 July; A talks 12 minutes a month (valid), B one
+    minute (not valid), C is cancelled in October."""
+    with clock.frozen(SOLD):
+        sw = build_subscribers(db)
+        lines = [sw.sale(db, seq=n, offer="payg", prepayment_fen=20_000)[0] for n in (1, 2, 3)]
+        sw.settle(db)
+    lake = tmp_path / "lake"
+    seq = 0
+    for month in MONTHS:
+        rows = []
+        for msisdn, minutes in zip(lines, (12, 1, 12), strict=True):
+            rows += calls(msisdn, month, seq, minutes)
+            seq += 100
+        with clock.frozen(in_month(month, 25)):
+            usage.rate_files(db, [write_csv(tmp_path / f"{month}.csv", rows)], lake=lake)
+    with clock.frozen(in_month("2026-10", 26)):
+        subscriber_orders.run_task(
+            db,
+            sw.w.op,
+            lines[2],
+            "realNameMissing",
+            holder=None,
+            reason="audit",
+            idempotency_key="c",
+        )
+    return sw, lines, lake
+
+
+def transfers(db: Database, code: TransferCode, like: str) -> int:
+    lt = t.ledger_transfer
+    with db.read() as conn:
+        total = conn.execute(
+            unscoped(
+                select(func.coalesce(func.sum(lt.c.amount_fen), 0)).where(
+                    lt.c.code == code.value, lt.c.reference.like(like)
+                ),
+                "test",
+            )
+        ).scalar_one()
+    return int(total)
+
+
+def test_october_settles_from_the_ledger_and_usage(
+    db: Database, history: tuple[SubscribersWorld, list[str], Path]
+) -> None:
+    sw, lines, lake = history
+    with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
+        [run] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=sw.w.org["m1"])
+        [again] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=sw.w.org["m1"])
+    assert again["digest"] == run["digest"]
+    assert again["documents"] == run["documents"]
+    docs = run["documents"]
+    [bill] = docs["wholesaleBills"]
+    # The bill's usage equals the wholesale cost the rating posted for October, to the fen.
+    assert bill["usageFen"] == transfers(db, TransferCode.WHOLESALE, "%:2026-10")
+    voice = next(i for i in bill["items"] if i["service"] == "voice")
+    assert voice["quantity"] == 25 * 60  # 12 + 1 + 12 originating minutes
+    # Per-number fee: three lines at 100 fen.
+    assert bill["numberFeeFen"] == 300
+    kinds = {(i["kind"], i["line"]) for s in docs["commissionStatements"] for i in s["items"]}
+    assert ("activation", lines[0]) in kinds  # valid in July, August, September
+    assert ("activation", lines[1]) not in kinds  # one minute a month is not enough
+    assert ("activation", lines[2]) in kinds
+    assert ("revenueShare", lines[0]) in kinds
+    assert docs["margin"]["byOffer"][0]["offer"] == "随心打"
+
+    with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
+        [closed] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=sw.w.org["m1"], close=True)
+        assert closed["status"] == "closed"
+        owed = sum(
+            i["amountFen"]
+            for s in docs["commissionStatements"]
+            for i in s["items"]
+            if not i["posted"]
+        )
+        assert transfers(db, TransferCode.COMMISSION, "settle:%:2026-10:%") == owed
+        [still] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=sw.w.org["m1"], close=True)
+        assert transfers(db, TransferCode.COMMISSION, "settle:%:2026-10:%") == owed
+        assert still["documents"] == closed["documents"]
+        with pytest.raises(DomainError) as refused:
+            usage.rerate(db, "2026-10", lake=lake)
+        assert refused.value.code == "month_closed"
+        late = usage.rate_files(
+            db,
+            [write_csv(lake.parent / "late.csv", calls(lines[0], "2026-10", 9_000, 2))],
+            lake=lake,
+        )
+        assert late.rated == 0
+        assert late.reasons == {"month already settled": 2}
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)
+
+
+def test_clawback_in_the_month_of_the_loss(
+    db: Database, history: tuple[SubscribersWorld, list[str], Path]
+) -> None:
+    sw, lines, _ = history
+    # Closing October pays the July cohort's activations; A cancelled in November gives its back.
+    with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
+        settlement.settle(db, sw.w.op, "2026-10", mvno_id=sw.w.org["m1"], close=True)
+    paid = transfers(db, TransferCode.COMMISSION, "settle:activation:2026-10:%")
+    assert paid > 0
+    with clock.frozen(datetime(2026, 11, 10, tzinfo=UTC)):
+        subscriber_orders.run_task(
+            db, sw.w.actor["mvnoAdmin"], lines[0], "cancel", holder=None, reason="moving",
+            idempotency_key="x",
+        )  # fmt: skip
+    with clock.frozen(datetime(2026, 12, 2, tzinfo=UTC)):
+        [run] = settlement.settle(db, sw.w.op, "2026-11", mvno_id=sw.w.org["m1"])
+    clawed = [
+        i
+        for s in run["documents"]["commissionStatements"]
+        for i in s["items"]
+        if i["kind"] == "clawback"
+    ]
+    assert {i["line"] for i in clawed} == {lines[0]}
+    assert sum(i["amountFen"] for i in clawed) < 0
+
+
+def test_only_operators_and_the_mvno_settle(
+    db: Database, history: tuple[SubscribersWorld, list[str], Path]
+) -> None:
+    sw, _, _ = history
+    with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
+        for who in ("partnerAdmin", "outletClerk"):
+            with pytest.raises(DomainError) as refused:
+                settlement.settle(db, sw.w.actor[who], "2026-10")
+            assert refused.value.code == "role_required"
+        runs = settlement.settle(db, sw.w.actor["mvnoAdmin"], "2026-10")
+        assert [r["mvno_id"] for r in runs] == [sw.w.org["m1"]]
+        with pytest.raises(DomainError) as early:
+            settlement.settle(db, sw.w.op, "2026-11", close=True)
+        assert early.value.code == "month_not_over"

@@ -1,0 +1,125 @@
+"""A worker in this process against a real NATS server and each database: the stream rates
+like one batch, a failed batch is given back and rated once, the same publish twice is
+stored once, workers sharing partitions still rate each record once, and a worker stops when
+asked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pyarrow as pa
+
+from openmvne.db.engine import Database
+from openmvne.services import usage
+from openmvne.streaming import layout, publisher
+from openmvne.streaming.worker import Worker, WorkerOptions, WorkerStats, rater
+from tests.conftest import fresh_url
+from tests.streaming.conftest import build_lines, outcome, usage_for
+
+ALL = list(range(16))
+
+
+def test_the_stream_rates_like_one_batch_and_a_failed_batch_is_rated_once(
+    db: Database, nats_url: str, stream: layout.Layout, tmp_path: Path
+) -> None:
+    world, lines = build_lines(db, count=6)
+    table = usage_for(lines, per_day=40, days=10)
+    sent = publisher.publish(table, url=nats_url, layout=stream, per_message=300)
+    assert (sent.records, sent.duplicate_messages) == (table.num_rows, 0)
+    # The same records in the same messages again: JetStream keeps one of each.
+    again = publisher.publish(table, url=nats_url, layout=stream, per_message=300)
+    assert (again.duplicate_messages, again.duplicate_records) == (sent.messages, table.num_rows)
+
+    rate = rater(db, tmp_path / "lake")
+    failures = [RuntimeError("the database went away")]
+    sources: list[str] = []
+
+    def flaky(part: pa.Table, source: str) -> usage.BatchResult:
+        sources.append(source)
+        if failures:
+            raise failures.pop()
+        return rate(part, source)
+
+    options = WorkerOptions(ALL, max_records=1_000, exit_when_idle_s=1.5, name="t")
+    stats = asyncio.run(Worker(flaky, options, url=nats_url, layout=stream).run())
+    assert stats.failed_batches == 1
+    assert stats.redelivered > 0  # the failed batch's messages came back
+    assert "redelivered" in " ".join(sources)
+    assert (stats.records_in, stats.rated, stats.duplicates) == (table.num_rows,) * 2 + (0,)
+    assert stats.batches > 1
+
+    state = asyncio.run(layout.status(nats_url, stream))
+    assert state["messages"] == 0  # work queue: acked messages are gone
+    assert all(p["pending"] == 0 and p["ackPending"] == 0 for p in state["partitions"])
+
+    # The same records as one batch on a twin database: the same charges, to the fen.
+    twin = Database(fresh_url("sqlite", tmp_path / "twin"))
+    try:
+        twin_world, twin_lines = build_lines(twin, count=6)
+        assert twin_lines == lines
+        usage.rate_table(twin, table, lake=tmp_path / "twin-lake", source="one batch")
+        assert outcome(db, world, lines) == outcome(twin, twin_world, twin_lines)
+    finally:
+        twin.dispose()
+
+
+def test_a_stopped_worker_finishes_its_batch_and_leaves_the_rest(
+    db: Database, nats_url: str, stream: layout.Layout, tmp_path: Path
+) -> None:
+    _, lines = build_lines(db, count=3)
+    table = usage_for(lines, per_day=20, days=5)
+    sent = publisher.publish(table, url=nats_url, layout=stream, per_message=50)
+    rate = rater(db, tmp_path / "lake")
+    worker: Worker | None = None
+
+    def rate_then_stop(part: pa.Table, source: str) -> usage.BatchResult:
+        assert worker is not None
+        worker.stop.set()  # as SIGTERM does, while the first batch is being rated
+        return rate(part, source)
+
+    options = WorkerOptions(ALL, max_records=100, ack_wait_s=2.0, name="t")
+    worker = Worker(rate_then_stop, options, url=nats_url, layout=stream)
+    stats = asyncio.run(worker.run())
+    # The batch in hand was finished and acked; none other was begun.
+    assert stats.batches == 1
+    assert 0 < stats.rated < table.num_rows
+    state = asyncio.run(layout.status(nats_url, stream))
+    assert state["messages"] == sent.messages - stats.messages
+    # The next worker rates the rest, and only the rest.
+    rest = Worker(rate, WorkerOptions(ALL, exit_when_idle_s=3.0, name="t"), url=nats_url,
+                  layout=stream)  # fmt: skip
+    more = asyncio.run(rest.run())
+    assert (stats.rated + more.rated, more.duplicates) == (table.num_rows, 0)
+
+
+def test_workers_sharing_partitions_still_rate_each_record_once(
+    db: Database, nats_url: str, stream: layout.Layout, tmp_path: Path
+) -> None:
+    world, lines = build_lines(db, count=6)
+    table = usage_for(lines, per_day=40, days=10)
+    publisher.publish(table, url=nats_url, layout=stream, per_message=200)
+
+    async def both() -> list[WorkerStats]:
+        workers = [
+            Worker(
+                rater(db, tmp_path / name),
+                WorkerOptions(ALL, max_records=600, exit_when_idle_s=1.5, name=name),
+                url=nats_url,
+                layout=stream,
+            )
+            for name in ("x", "y")
+        ]
+        return list(await asyncio.gather(*(w.run() for w in workers)))
+
+    x, y = asyncio.run(both())
+    assert x.rated > 0
+    assert y.rated > 0  # JetStream handed the shared consumers' messages to both
+    assert (x.rated + y.rated, x.duplicates + y.duplicates) == (table.num_rows, 0)
+    twin = Database(fresh_url("sqlite", tmp_path / "twin"))
+    try:
+        twin_world, twin_lines = build_lines(twin, count=6)
+        usage.rate_table(twin, table, lake=tmp_path / "twin-lake", source="one batch")
+        assert outcome(db, world, lines) == outcome(twin, twin_world, twin_lines)
+    finally:
+        twin.dispose()
