@@ -109,7 +109,7 @@ def billed_units(kind: str, quantity: int, terms: Terms) -> int:
     return -(-quantity // step) * terms.data_incr_kb
 
 
-def _per_unit(kind: str, rate_voice: int, rate_sms: int, rate_data: int) -> int:
+def per_unit(kind: str, rate_voice: int, rate_sms: int, rate_data: int) -> int:
     """Exact units per billed unit (second, message, KB) for a rate set."""
     if kind == "voice":
         return rate_voice * (DENOMINATOR // 60)
@@ -118,12 +118,14 @@ def _per_unit(kind: str, rate_voice: int, rate_sms: int, rate_data: int) -> int:
     return rate_data * (DENOMINATOR // 1024)
 
 
-def _free(record: Record, terms: Terms) -> bool:
+def is_free(kind: str, direction: str, terms: Terms) -> bool:
+    """Nothing chargeable: a line barred for missing real-name registration, a terminating
+    SMS, a terminating call when the offer makes incoming calls free."""
     if terms.no_charge:
         return True
-    if record.direction == "mt" and record.type == "sms":
+    if direction == "mt" and kind == "sms":
         return True
-    return record.direction == "mt" and record.type == "voice" and terms.term_voice_free
+    return direction == "mt" and kind == "voice" and terms.term_voice_free
 
 
 def _order(record: Record) -> tuple[datetime, str, int]:
@@ -139,7 +141,7 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
         period = period_of(record.start_time)
         t = terms[(record.msisdn, period)]
         billed = billed_units(record.type, record.quantity, t)
-        units = 0 if _free(record, t) else billed
+        units = 0 if is_free(record.type, record.direction, t) else billed
         allowance, before = {
             "voice": (t.voice_allow_s, t.voice_used_s),
             "sms": (t.sms_allow, t.sms_used),
@@ -154,9 +156,9 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
             done = t.data_over_kb + over[(record.msisdn, period)]
             billed_over = max(0, min(overage, t.cap_kb - done))
             over[(record.msisdn, period)] += overage
-        charge = billed_over * _per_unit(record.type, t.voice_rate, t.sms_rate, t.data_rate)
+        charge = billed_over * per_unit(record.type, t.voice_rate, t.sms_rate, t.data_rate)
         costly = record.type == "data" or record.direction == "mo"
-        wholesale = billed * _per_unit(record.type, t.w_voice, t.w_sms, t.w_data) if costly else 0
+        wholesale = billed * per_unit(record.type, t.w_voice, t.w_sms, t.w_data) if costly else 0
         out.append(
             Rated(record, period, units, in_allowance, overage, billed_over, charge, wholesale)
         )

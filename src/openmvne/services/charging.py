@@ -29,7 +29,7 @@ from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.parties import Role
-from openmvne.domain.rating import SCALE, Terms, billed_units, to_fen
+from openmvne.domain.rating import SCALE, Terms, billed_units, is_free, per_unit, to_fen
 from openmvne.domain.subscribers import LineState, local_date
 from openmvne.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from openmvne.services import ledger, lifecycle, usage_terms
@@ -46,18 +46,11 @@ CHARGERS = (Role.PLATFORM_ADMIN, Role.HOST_ADMIN)
 
 
 def _unit_price(kind: str, terms: Terms) -> int:
-    """Exact units (1/SCALE fen) per billed unit (second, message, KB)."""
-    return {
-        "voice": terms.voice_rate * 1024,
-        "sms": terms.sms_rate * 61_440,
-        "data": terms.data_rate * 60,
-    }[kind]
+    return per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
 
 
 def _unit_cost(kind: str, terms: Terms) -> int:
-    return {"voice": terms.w_voice * 1024, "sms": terms.w_sms * 61_440, "data": terms.w_data * 60}[
-        kind
-    ]
+    return per_unit(kind, terms.w_voice, terms.w_sms, terms.w_data)
 
 
 def _to_network(kind: str, billed: int) -> int:
@@ -155,7 +148,7 @@ def _grant(
     """(allowance units, money units, hold id, result code) for a request of network units."""
     terms = lt.terms
     wanted = billed_units(kind, requested, terms)
-    free = terms.no_charge or (direction == "mt" and (kind == "sms" or terms.term_voice_free))
+    free = is_free(kind, direction, terms)
     if free or wanted == 0:
         return 0, wanted, None, SUCCESS
     allowance, used = {

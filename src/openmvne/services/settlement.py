@@ -21,6 +21,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.rating import to_fen
 from openmvne.errors import Conflict, NotFound
-from openmvne.services import ledger
+from openmvne.services import cost_chain, ledger
 from openmvne.services.common import get_one
 from openmvne.services.usage import period_files
 
@@ -134,23 +135,9 @@ def _live_lines(conn: Connection, mvno: uuid.UUID, month: str) -> dict[uuid.UUID
 
 
 def _number_fee(conn: Connection, mvno: uuid.UUID, host: uuid.UUID, month: str) -> int:
-    wpl = t.wholesale_price_list
-    first = rules.month_bounds(month)[0].date()
-    fee = conn.execute(
-        unscoped(
-            select(wpl.c.per_number_fee_fen)
-            .where(
-                wpl.c.mvno_id == mvno,
-                wpl.c.host_id == host,
-                wpl.c.valid_from <= first,
-                or_(wpl.c.valid_to.is_(None), wpl.c.valid_to >= first),
-            )
-            .order_by(wpl.c.valid_from.desc())
-            .limit(1),
-            WHY,
-        )
-    ).scalar()
-    return int(fee or 0)
+    first = date(int(month[:4]), int(month[5:]), 1)  # the calendar day, not its UTC instant
+    price_list = cost_chain.price_list_in_force(conn, mvno, host, first)
+    return int(price_list["per_number_fee_fen"]) if price_list else 0
 
 
 def _bills(conn: Connection, mvno: uuid.UUID, month: str) -> list[dict[str, Any]]:

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
 from openmvne.domain.rating import Terms
+from openmvne.domain.settlement import add_months
 from openmvne.domain.subscribers import LineState
+from openmvne.services import cost_chain
 
 WHY = "rating reads every line its records name"
 CHUNK = 5_000
@@ -124,34 +126,21 @@ def _wholesale(
     conn: Connection, pairs: set[tuple[uuid.UUID, uuid.UUID]], period: str
 ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[int, int, int]]:
     """The price list in force on the period's first day, per (MVNO, host)."""
-    wpl = t.wholesale_price_list
     first = date(int(period[:4]), int(period[5:]), 1)
     out = {}
     for mvno, host in pairs:
-        row = conn.execute(
-            unscoped(
-                select(wpl.c.voice_rate, wpl.c.sms_rate, wpl.c.data_rate)
-                .where(
-                    wpl.c.mvno_id == mvno,
-                    wpl.c.host_id == host,
-                    wpl.c.valid_from <= first,
-                    or_(wpl.c.valid_to.is_(None), wpl.c.valid_to >= first),
-                )
-                .order_by(wpl.c.valid_from.desc())
-                .limit(1),
-                WHY,
-            )
-        ).first()
+        row = cost_chain.price_list_in_force(conn, mvno, host, first)
         # Package-model lists have no unit rates: their cost is the package price (settlement).
         out[(mvno, host)] = (
-            (row.voice_rate or 0, row.sms_rate or 0, row.data_rate or 0) if row else (0, 0, 0)
+            (row["voice_rate"] or 0, row["sms_rate"] or 0, row["data_rate"] or 0)
+            if row
+            else (0, 0, 0)
         )
     return out
 
 
 def previous_period(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:])
-    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+    return add_months(period, -1)
 
 
 def period_rows(
