@@ -377,3 +377,22 @@ def list_authorisations(
             root = fetch_visible(conn, ca, scope, subtree_of, what="channel authorisation")
             stmt = stmt.where(ca.c.path.startswith(root["path"]))
         return page(conn, stmt, order_by=[ca.c.path], offset=offset, limit=limit)
+
+
+def chain_of(conn: Connection, path: str | None) -> list[tuple[uuid.UUID, ChannelLevel]]:
+    """The channels of an authorisation's path, top first: (party, level). Commissions split
+    along it (each tier keeps its amount less its child's)."""
+    if not path:
+        return []
+    ca = t.channel_authorisation
+    chain_ids = [uuid.UUID(h) for h in path.strip("/").split("/")]
+    rows = {
+        r.id: r
+        for r in conn.execute(
+            unscoped(
+                select(ca.c.id, ca.c.party_id, ca.c.level).where(ca.c.id.in_(chain_ids)),
+                "the channels above a seller, for commissions",
+            )
+        )
+    }
+    return [(rows[i].party_id, ChannelLevel(rows[i].level)) for i in chain_ids if i in rows]

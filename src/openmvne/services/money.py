@@ -18,13 +18,13 @@ from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.catalog import tier_kept_bp
-from openmvne.domain.channels import AuthorisationStatus, ChannelLevel
+from openmvne.domain.channels import AuthorisationStatus
 from openmvne.domain.identity import mask_name
 from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from openmvne.services import idempotency, ledger, lifecycle
+from openmvne.services import channels, idempotency, ledger, lifecycle
 from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
 
 o = t.organization
@@ -166,20 +166,13 @@ def _commissions(
     if edge is None:
         share = amount_fen * rates.get("outlet", 0) // 10_000
         return [(outlet_id, share)] if share else []
-    chain_ids = [uuid.UUID(h) for h in edge.strip("/").split("/")]
-    rows = {
-        r.id: r
-        for r in conn.execute(
-            unscoped(select(ca.c.id, ca.c.party_id, ca.c.level).where(ca.c.id.in_(chain_ids)), WHY)
-        )
-    }
-    chain = [rows[i] for i in chain_ids]
-    kept = tier_kept_bp(rates, [ChannelLevel(node.level) for node in chain])
+    chain = channels.chain_of(conn, edge)
+    kept = tier_kept_bp(rates, [level for _, level in chain])
     paid = []
-    for node, bp in zip(chain, kept, strict=True):
+    for (party, _), bp in zip(chain, kept, strict=True):
         share = amount_fen * bp // 10_000
         if share:
-            paid.append((node.party_id, share))
+            paid.append((party, share))
     return paid
 
 

@@ -43,7 +43,7 @@ from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.rating import to_fen
 from openmvne.errors import Conflict, NotFound
-from openmvne.services import cost_chain, ledger
+from openmvne.services import channels, cost_chain, ledger
 from openmvne.services.common import get_one
 from openmvne.services.usage import period_files
 
@@ -188,16 +188,7 @@ def _chain(conn: Connection, auth_id: uuid.UUID | None) -> list[tuple[uuid.UUID,
     if auth_id is None:
         return []
     path = conn.execute(unscoped(select(ca.c.path).where(ca.c.id == auth_id), WHY)).scalar()
-    if path is None:
-        return []
-    chain_ids = [uuid.UUID(h) for h in path.strip("/").split("/")]
-    rows = {
-        r.id: r
-        for r in conn.execute(
-            unscoped(select(ca.c.id, ca.c.party_id, ca.c.level).where(ca.c.id.in_(chain_ids)), WHY)
-        )
-    }
-    return [(rows[i].party_id, ChannelLevel(rows[i].level)) for i in chain_ids if i in rows]
+    return channels.chain_of(conn, path)
 
 
 def _split(
