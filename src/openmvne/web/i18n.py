@@ -1,6 +1,8 @@
 """The portal's languages: Simplified Chinese and English, one small JSON catalogue each.
 
-Every visible string of the portal is a key in `locales/<lang>.json`. The language is the
+Every visible string of the portal is a key in `locales/<lang>.json` or in one of the
+per-area files `locales/<lang>.<area>.json` (one per group of pages, so each area's strings
+live beside each other); a key defined twice for one language is an error. The language is the
 visitor's choice (a cookie) or else the browser's Accept-Language; Chinese when neither says.
 A DomainError shows the catalogue's `error.<code>` text, or the service's English message.
 """
@@ -23,8 +25,15 @@ LOCALES = Path(__file__).with_name("locales")
 
 @lru_cache(maxsize=len(SUPPORTED))
 def catalogue(lang: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
-    return data
+    merged: dict[str, str] = {}
+    files = [LOCALES / f"{lang}.json", *sorted(LOCALES.glob(f"{lang}.*.json"))]
+    for path in files:
+        data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        twice = merged.keys() & data.keys()
+        if twice:
+            raise ValueError(f"{path.name} defines keys already defined: {sorted(twice)}")
+        merged.update(data)
+    return merged
 
 
 def _language_of(tag: str) -> str | None:
