@@ -24,8 +24,8 @@ run: $(STAMP)
 	@echo "  portal   http://127.0.0.1:$(PORT)/"
 	@echo "  API docs http://127.0.0.1:$(PORT)/docs   (OpenAPI: /openapi.json)"
 	@echo "  log in   POST /openmvne/v1/tokens {\"username\": \"admin\", \"password\": \"openmvne-demo\"}"
-	@echo "  demo users: admin, host-unicom, mvno-xinghe, care-xinghe, partner-guangdong,"
-	@echo "              outlet-shenzhen, subscriber-demo; password openmvne-demo"
+	@echo "  demo users: admin, host-unicom, mvno-xinghe, care-xinghe, care-guangdong,"
+	@echo "              partner-guangdong, outlet-shenzhen, subscriber-demo; password openmvne-demo"
 	@echo ""
 	$(BIN)/mvne serve --port $(PORT)
 

@@ -20,6 +20,7 @@ from openmvne.config import get_settings
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.demo import care as demo_care
 from openmvne.demo import subscribers as demo_subscribers
 from openmvne.domain.access import Actor
 from openmvne.domain.catalog import OfferKind, PriceModel, RevenueTier, UnitRates
@@ -72,6 +73,7 @@ BLOCKS_PER_PROVINCE = 2
 PROVINCES_PER_MVNO = 4
 OUTLETS_PER_CITY = 2
 OUTLETS_PER_MVNO = PROVINCES_PER_MVNO * OUTLETS_PER_CITY
+TICKETS_PER_DAY = 12
 
 # (province code, prefecture code, province name, city name)
 REGIONS = [
@@ -92,6 +94,10 @@ class World:
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # user, role, password
     lines: Counter[str] = field(default_factory=Counter)  # subscriber lines by state
     usage: dict[str, int] = field(default_factory=dict)  # the history's rating summary
+    user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    outlets: list[uuid.UUID] = field(default_factory=list)
+    care_partner: tuple[uuid.UUID, str, str] | None = None  # (party, region, name)
+    tickets: int = 0
 
 
 def is_seeded(db: Database) -> bool:
@@ -119,7 +125,40 @@ def seed(
     if history_days:
         world.usage = demo_subscribers.usage_history(db, start, now, seed_value)
         lifecycle.tick(db)
+    _care(db, world, random.Random(seed_value + 1))
     return world
+
+
+def _care(db: Database, world: World, rng: random.Random) -> None:
+    """Care teams with the demo's agents in them, and a desk with work: tickets opened at
+    outlets over the last days, some already taken up or resolved."""
+    op = users.operator(db)
+    assert world.care_partner is not None  # set by _build
+    teams = demo_care.seed_teams(db, op, world.mvnos, world.care_partner)
+    first = next(iter(world.mvnos))
+    demo_care.add_agent(db, op, teams[f"main:{first}"], world.user_ids["care-xinghe"])
+    demo_care.add_agent(db, op, teams["partner"], world.user_ids["care-guangdong"])
+    now = clock.now()
+    for days_ago in (3, 2, 1):
+        with clock.frozen(now - timedelta(days=days_ago, hours=rng.randrange(8))):
+            world.tickets += demo_care.open_tickets(
+                db, world.outlets, rng, TICKETS_PER_DAY, f"seed-{days_ago}"
+            )
+            demo_care.work_tickets(db, rng, share=0.6)
+
+
+def _a_holder(db: Database, mvno_id: uuid.UUID) -> uuid.UUID:
+    """The holder of the first line in service of the MVNO (by number: reproducible)."""
+    sub = t.subscription
+    stmt = unscoped(
+        select(sub.c.individual_id)
+        .where(sub.c.mvno_id == mvno_id, sub.c.state == "active")
+        .order_by(sub.c.msisdn)
+        .limit(1),
+        "demo",
+    )
+    with db.read() as conn:
+        return conn.execute(stmt).scalar_one()  # type: ignore[no-any-return]  # Uuid column
 
 
 def _build(
@@ -264,10 +303,11 @@ def _build(
     _user(db, op, world, "care-xinghe", first_mvno, Role.CARE_AGENT)
     _user(db, op, world, "partner-guangdong", province_agents["440000"], Role.PARTNER_ADMIN)
     _user(db, op, world, "outlet-shenzhen", outlets["440300"][0], Role.OUTLET_CLERK)
-    person = parties.create_individual(
-        db, op, given_name="小明", family_name="王", mvno_id=first_mvno
-    )
-    _user(db, op, world, "subscriber-demo", person["id"], Role.SUBSCRIBER)
+    _user(db, op, world, "care-guangdong", province_agents["440000"], Role.CARE_AGENT)
+    # The demo subscriber holds real lines (a balance, usage, tickets to follow).
+    _user(db, op, world, "subscriber-demo", _a_holder(db, first_mvno), Role.SUBSCRIBER)
+    world.care_partner = (province_agents["440000"], "440000", "广东省鸿运通信代理有限公司")
+    world.outlets = every_outlet
     return world
 
 
@@ -518,7 +558,8 @@ def _grant(
 def _user(
     db: Database, op: Actor, world: World, username: str, party: uuid.UUID, role: Role
 ) -> None:
-    users.add_user(
+    made = users.add_user(
         db, op, username=username, party_id=party, roles=frozenset({role}), password=DEMO_PASSWORD
     )
     world.logins.append((username, role.value, DEMO_PASSWORD))
+    world.user_ids[username] = uuid.UUID(str(made["id"]))

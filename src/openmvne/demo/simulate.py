@@ -1,6 +1,8 @@
 """`mvne demo simulate --days N`: the demo business lives on, one day at a time, on a clock
-that runs ahead: the day's usage rated, recharges at outlets of every brand, the lifecycle
-step (fees, arrears timers), the outbox sent, and each month settled when it ends."""
+that runs ahead: the day's usage rated, new lines sold at outlets from the cards on their
+shelves, recharges at outlets of every brand, tickets opened at outlets and worked by the
+desks (breaches escalated), the lifecycle step (fees, arrears timers), the outbox sent, and
+each month settled when it ends."""
 
 from __future__ import annotations
 
@@ -18,12 +20,15 @@ from openmvne.config import get_settings
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.demo import care as demo_care
+from openmvne.demo import subscribers as demo_subscribers
 from openmvne.domain import settlement as rules
 from openmvne.domain.parties import OrgKind
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import DomainError
 from openmvne.network import wiring
 from openmvne.services import (
+    care,
     charging,
     lifecycle,
     money,
@@ -33,6 +38,8 @@ from openmvne.services import (
     usage_generate,
     users,
 )
+
+SALES_PER_MVNO_PER_DAY = 3
 
 
 def _active(db: Database) -> list[str]:
@@ -94,6 +101,13 @@ def simulate(
                     done["recharges"] += 1
                 except DomainError:
                     done["rechargesRefused"] += 1
+            sales = demo_subscribers.sell_more(db, op, rng, SALES_PER_MVNO_PER_DAY, f"d{day}")
+            done.update({f"lines{k.capitalize()}": v for k, v in sales.items()})
+            done["ticketsOpened"] += demo_care.open_tickets(
+                db, outlets, rng, max(1, len(lines) // 250), f"sim-{seed}-{day}"
+            )
+            done.update(demo_care.work_tickets(db, rng, share=0.5))
+            done["ticketsEscalated"] += care.escalate_breaches(db)["breached"]
             ticked = lifecycle.tick(db)
             done["timersExpired"] += ticked["timersExpired"]
             done["feesCharged"] += ticked["feesCharged"]

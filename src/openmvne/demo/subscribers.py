@@ -47,6 +47,7 @@ CARD_CODES = {"China Unicom": ("898601", "01"), "China Telecom": ("898603", "03"
 FAMILY = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "强", "洋", "艳", "杰", "军", "勇", "霞", "涛", "明"]
 PLAIN = pretty.from_json(None)
+SPARE_CARDS = 15  # per outlet, beyond the lines sold at seeding: the simulation sells them
 
 
 @dataclass
@@ -117,7 +118,8 @@ def _stock(
 ) -> dict[uuid.UUID, list[str]]:
     """One factory batch, moved national → province → prefecture → outlet."""
     issuer, mnc = CARD_CODES[host[0]]
-    count = per_outlet * len(outlets)
+    each = per_outlet + SPARE_CARDS
+    count = each * len(outlets)
     lines = [
         CardLine(i + 2, make_iccid(issuer, serial_base + i), f"460{mnc}{serial_base + i:010d}",
                  f"{serial_base + i:032x}", f"{serial_base + i + 1:032x}", "blank", "", "")
@@ -131,7 +133,7 @@ def _stock(
     edges = {e["id"]: e for e in channels.list_authorisations(db, op.scope, {}, 0, 2000)[0]}
     shares: dict[uuid.UUID, list[str]] = {}
     for k, outlet in enumerate(outlets):
-        mine = iccids[k * per_outlet : (k + 1) * per_outlet]
+        mine = iccids[k * each : (k + 1) * each]
         city = edges[outlet.auth_id]["parent_id"]
         province = edges[city]["parent_id"]
         previous = national
@@ -164,7 +166,7 @@ def populate(
         plans = [o for o in offers if o["kind"] in (OfferKind.PLAN.value, OfferKind.PAYG.value)]
         for outlet in outlets:
             clerk = _clerk(outlet.party_id)
-            for iccid in cards[outlet.party_id]:
+            for iccid in cards[outlet.party_id][:per_outlet]:  # the spares stay on the shelf
                 id_number, family, given = people[rng.randrange(len(people))]
                 holder = Identity(
                     "residentId", id_number, given, family, date(2036, 1, 1), "reader",
@@ -185,6 +187,55 @@ def populate(
     return Counter(states)
 
 
+def sell_more(db: Database, op: Actor, rng: random.Random, per_mvno: int, tag: str) -> Counter[str]:
+    """A day's sales: up to `per_mvno` new lines per MVNO at random outlets that still have
+    cards on the shelf, to new customers. Returns {"sold": n, "refused": m}."""
+    done: Counter[str] = Counter()
+    mvnos = _mvnos(db)
+    people = _people(rng, per_mvno * len(mvnos))
+    for mvno in mvnos:
+        _, outlets = _outlets(db, op, mvno)
+        offers, _ = catalog.list_offers(
+            db, op.scope, {"mvnoId": ids.to_public("organization", mvno)}, 0, 100
+        )
+        plans = [o for o in offers if o["kind"] in (OfferKind.PLAN.value, OfferKind.PAYG.value)]
+        for _ in range(per_mvno):
+            outlet = rng.choice(outlets)
+            iccid = _on_shelf(db, outlet.party_id)
+            if iccid is None or not plans:
+                continue
+            id_number, family, given = people[rng.randrange(len(people))]
+            holder = Identity(
+                "residentId", id_number, given, family, date(2036, 1, 1), "reader",
+                f"reader-{outlet.city}",
+            )  # fmt: skip
+            sold = _sell_one(db, _clerk(outlet.party_id), outlet, iccid, rng.choice(plans),
+                             holder, rng, key=f"demo-sale-{tag}")  # fmt: skip
+            done["sold" if sold else "refused"] += 1
+    return done
+
+
+def _mvnos(db: Database) -> list[uuid.UUID]:
+    o = t.organization
+    stmt = unscoped(select(o.c.id).where(o.c.kind == OrgKind.MVNO.value).order_by(o.c.id), "demo")
+    with db.read() as conn:
+        return list(conn.execute(stmt).scalars())
+
+
+def _on_shelf(db: Database, outlet: uuid.UUID) -> str | None:
+    card = t.sim_card
+    stmt = unscoped(
+        select(card.c.iccid)
+        .where(card.c.holder_party_id == outlet, card.c.state == "inStock")
+        .order_by(card.c.iccid)
+        .limit(1),
+        "demo",
+    )
+    with db.read() as conn:
+        found: str | None = conn.execute(stmt).scalar()
+        return found
+
+
 def _sell_one(
     db: Database,
     clerk: Actor,
@@ -193,6 +244,8 @@ def _sell_one(
     offer: dict[str, object],
     holder: Identity,
     rng: random.Random,
+    *,
+    key: str = "demo-sale",
 ) -> str | None:
     for _ in range(20):  # a free, plain number of the block
         msisdn = f"{outlet.block}{rng.randrange(10_000):04d}"
@@ -216,7 +269,7 @@ def _sell_one(
                     prepayment_fen=fee + rng.choice([2000, 5000, 10_000]),
                     reservation_id=reservation["id"],
                 ),
-                f"demo-sale-{msisdn}",
+                f"{key}-{msisdn}",
             )
         except DomainError:  # e.g. a sixth card for one ID: refused, as it must be
             number_lifecycle.release(db, clerk, reservation["id"])
