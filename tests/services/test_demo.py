@@ -68,8 +68,13 @@ def test_the_simulation_sells_opens_tickets_and_keeps_the_books(
     monkeypatch.setattr(get_settings(), "network_state_path", str(tmp_path / "network.sqlite"))
     network = wiring.from_settings(get_settings())
     with clock.frozen(AT):
-        built = seed.seed(db, 3, network=network, per_outlet=2, history_days=3)
+        built = seed.seed(db, 3, network=network, per_outlet=2, history_days=22)
     assert built.tickets > 0  # the desks have work from the start
+    assert built.settled == ["2026-10"]  # the history began on 29 October: October is closed
+    with db.read() as conn:
+        runs = conn.execute(unscoped(select(t.settlement_run.c.status), "test")).scalars().all()
+    assert sorted(set(runs)) == ["closed"]
+    assert len(runs) == 6  # one per MVNO
     tt, sub = t.trouble_ticket, t.subscription
     with db.read() as conn:
         lines_before = conn.execute(unscoped(select(sub.c.id), "test")).all()

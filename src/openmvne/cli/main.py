@@ -165,6 +165,9 @@ def demo_seed(
             f"{world.usage['chargedFen'] / 100:,.2f} yuan, wholesale cost "
             f"{world.usage['wholesaleFen'] / 100:,.2f} yuan"
         )
+    if world.settled:
+        out.print(f"months settled and closed: {', '.join(world.settled)} (mvne report, /mvno)")
+    out.print(f"care: {world.tickets} tickets opened at outlets over the last three days")
     out.print(table)
 
 

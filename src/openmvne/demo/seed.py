@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -22,6 +22,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.demo import care as demo_care
 from openmvne.demo import subscribers as demo_subscribers
+from openmvne.domain import settlement as settlement_rules
 from openmvne.domain.access import Actor
 from openmvne.domain.catalog import OfferKind, PriceModel, RevenueTier, UnitRates
 from openmvne.domain.channels import ChannelLevel, Transition
@@ -38,6 +39,7 @@ from openmvne.services import (
     money,
     number_supply,
     parties,
+    settlement,
     sims,
     users,
 )
@@ -98,6 +100,7 @@ class World:
     outlets: list[uuid.UUID] = field(default_factory=list)
     care_partner: tuple[uuid.UUID, str, str] | None = None  # (party, region, name)
     tickets: int = 0
+    settled: list[str] = field(default_factory=list)  # months closed by the seed
 
 
 def is_seeded(db: Database) -> bool:
@@ -125,6 +128,7 @@ def seed(
     if history_days:
         world.usage = demo_subscribers.usage_history(db, start, now, seed_value)
         lifecycle.tick(db)
+        world.settled = _settle_ended_months(db, start, now)
     _care(db, world, random.Random(seed_value + 1))
     return world
 
@@ -145,6 +149,19 @@ def _care(db: Database, world: World, rng: random.Random) -> None:
                 db, world.outlets, rng, TICKETS_PER_DAY, f"seed-{days_ago}"
             )
             demo_care.work_tickets(db, rng, share=0.6)
+
+
+def _settle_ended_months(db: Database, start: datetime, now: datetime) -> list[str]:
+    """Close each month of the history that has ended: wholesale bills, commission
+    statements and margins are there to look at from the first start."""
+    op = users.operator(db)
+    month, this_month = settlement_rules.month_of(start), settlement_rules.month_of(now)
+    closed = []
+    while month < this_month:
+        settlement.settle(db, op, month, close=True)
+        closed.append(month)
+        month = settlement_rules.add_months(month, 1)
+    return closed
 
 
 def _a_holder(db: Database, mvno_id: uuid.UUID) -> uuid.UUID:
