@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from openmvne import ids
+from openmvne import clock, ids
 from openmvne.db.engine import Database
 from openmvne.db.migrate import upgrade
+from openmvne.domain.subscribers import local_date
+from openmvne.streaming import layout
 from tests.cli.test_cli import mvne
+from tests.streaming.conftest import NATS_URL, nats_reachable
 from tests.subscribers_world import SubscribersWorld, build_subscribers, resident_id
 
 
@@ -114,3 +121,43 @@ def test_usage_generate_rate_twice_and_rerate(
     assert missing.returncode == 1
     assert "file_missing" in missing.stderr
     assert missing.stderr.count("\n") == 1
+
+
+def test_usage_generate_publishes_to_the_stream_and_a_worker_rates_it(
+    world: tuple[dict[str, str], SubscribersWorld], tmp_path: Path
+) -> None:
+    """The simulated network's feed: `generate --stream` publishes by partition, once per
+    record id (a second publish adds nothing), and `mvne usage worker` rates what it put."""
+    if not nats_reachable(NATS_URL):
+        pytest.skip(f"no NATS server at {NATS_URL} (.ci/run starts one)")
+    env, sw = world
+    stream = f"TEST_GEN_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    env = {**env, "OPENMVNE_USAGE_DIR": str(tmp_path / "lake"), "OPENMVNE_NATS_STREAM": stream}
+    # A line opened three days ago (in process, on a frozen clock), so the two days of usage
+    # generated after it are all in the past and after the opening.
+    opened = clock.now() - timedelta(days=3)
+    db = Database(env["OPENMVNE_DATABASE_URL"])
+    with clock.frozen(opened):
+        sw.sale(db, seq=1, offer="plan", prepayment_fen=10_000)
+        sw.settle(db)
+    db.dispose()
+    start = local_date(opened + timedelta(days=1)).isoformat()
+    try:
+        args = ("usage", "generate", "--stream", "--days", "2", "--seed", "5", "--start", start)
+        first = mvne(env, *args)
+        assert first.returncode == 0, first.stderr
+        published = int(first.stdout.split(" records")[0].replace(",", ""))
+        assert published > 0
+        again = mvne(env, *args)  # the same records again: JetStream drops them as duplicates
+        assert again.returncode == 0, again.stderr
+        assert f"({published:,} already there)" in again.stdout
+        rated = mvne(env, "usage", "worker", "--exit-when-idle", "2", "--name", "gen")
+        assert rated.returncode == 0, rated.stderr
+        stats = json.loads(rated.stdout.strip().splitlines()[-1])
+        assert stats["recordsIn"] == published
+        assert stats["rated"] == published  # every record in the past, after the opening
+        both = mvne(env, "usage", "generate", "--stream", "--out", str(tmp_path / "x.csv"))
+        assert both.returncode == 1
+        assert "either --out FILE or --stream" in both.stderr
+    finally:
+        asyncio.run(layout.delete_stream(NATS_URL, layout.Layout(stream=stream)))

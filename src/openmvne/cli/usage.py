@@ -79,7 +79,10 @@ def rate(
 
 @app.command("generate")
 def generate(
-    output: Path = typer.Option(..., "--out", help="File to write (.csv or .parquet)"),
+    output: Path | None = typer.Option(None, "--out", help="File to write (.csv or .parquet)"),
+    stream: bool = typer.Option(
+        False, "--stream", help="Publish to the usage stream instead, as the network would"
+    ),
     subscribers: int = typer.Option(100, "--subscribers", help="Lines in service to use"),
     days: int = typer.Option(30, "--days"),
     start: str | None = typer.Option(None, "--start", help="First day, YYYY-MM-DD (Beijing)"),
@@ -87,7 +90,11 @@ def generate(
     per_day: float = typer.Option(8.0, "--per-day", help="Records per line and day, on average"),
     seq_base: int = typer.Option(0, "--seq-base", help="First sequence number of every node"),
 ) -> None:
-    """Realistic usage of the database's active lines (daily rhythm, calls, SMS, data)."""
+    """Realistic usage of the database's active lines (daily rhythm, calls, SMS, data), to a
+    file or, with --stream, published to JetStream by subscriber partition (the simulated
+    host network's feed; `mvne usage worker` rates it)."""
+    if (output is None) == (not stream):
+        raise InvalidInput("give either --out FILE or --stream", code="required", field="out")
     db = open_db()
     sub = t.subscription
     with db.read() as conn:
@@ -108,8 +115,18 @@ def generate(
     table = usage_generate.generate(
         lines, days=days, start=first, seed=seed, per_day=per_day, seq_base=seq_base
     )
-    usage_generate.write(table, output)
-    out.print(f"{table.num_rows:,} records for {len(lines)} lines over {days} days → {output}")
+    if output is not None:
+        usage_generate.write(table, output)
+        out.print(f"{table.num_rows:,} records for {len(lines)} lines over {days} days → {output}")
+        return
+    from openmvne.streaming import codec, publisher
+
+    result = publisher.publish(codec.normalise(table))
+    out.print(
+        f"{result.records:,} records for {len(lines)} lines over {days} days published to the "
+        f"stream in {result.messages:,} messages"
+        + (f" ({result.duplicate_records:,} already there)" if result.duplicate_records else "")
+    )
 
 
 # `mvne usage worker`: the usage stream's rater, the same command as `mvne stream worker`.
