@@ -360,3 +360,22 @@ def test_killed_after_commit_before_rename_is_finished_by_the_next_run(
     assert usage.recover(db, lake) == 1
     assert final.exists()
     assert len(usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")) == 2
+
+
+def test_a_batch_whose_files_another_raters_recover_renamed_finishes_cleanly(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """Two raters on one lake: B's `recover` may rename A's committed files before A does;
+    A must then finish without an error (its batch is committed) and lose no file."""
+    a = lines(sw)[0]
+    lake = tmp_path / "lake"
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [write_csv(tmp_path / "u.csv", calls(a, 0, 2))], lake=lake)
+    final = Path(done.files[0])
+    temporary = final.with_name(f".{final.name}.tmp")
+    final.rename(temporary)  # A's batch as it stands between its commit and its rename
+    assert usage.recover(db, lake) == 1  # B finishes it
+    usage.finish_renames([(temporary, final)])  # then A's own rename: no error
+    assert final.exists()
+    with pytest.raises(FileNotFoundError):  # a file truly lost is still an error
+        usage.finish_renames([(temporary, final.with_name("missing.parquet"))])

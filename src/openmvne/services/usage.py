@@ -627,6 +627,18 @@ def _write_lake(
 ORPHAN_AGE_S = 3600
 
 
+def finish_renames(pairs: Sequence[tuple[Path, Path]]) -> None:
+    """Give a committed batch's rated-record files their final names. Another rater's
+    `recover` may have done it already (it renames committed batches' files it finds): then
+    the final file is there and all is well."""
+    for temporary, final in pairs:
+        try:
+            temporary.replace(final)
+        except FileNotFoundError:
+            if not final.exists():
+                raise
+
+
 def recover(db: Database, lake: Path) -> int:
     """Finish the renames of batches that committed just before a crash; drop the files of
     batches that never committed, once they are old enough not to be another rater's batch
@@ -769,8 +781,7 @@ def _rate_loaded(
         _keep_rejects(conn, con, batch_id)
         if after_compute is not None:
             after_compute()
-    for temporary, final in pairs:
-        temporary.replace(final)
+    finish_renames(pairs)
     return result
 
 
@@ -880,8 +891,7 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
                 created_at=clock.now(),
             )
         )
-    for temporary, final in pairs:
-        temporary.replace(final)
+    finish_renames(pairs)
     return result
 
 
