@@ -340,3 +340,33 @@ def test_accepted_packages_cover_their_cost_and_alerts_are_exact(
         if catalog.offer_cost(db, cw.w.op.scope, cw.offer[k])[1].inverted
     }
     assert {a["offering_id"] for a in alerts} == expected
+
+
+def test_commission_scheme_with_recharge_and_activation_amounts(
+    http: httpx.Client, cw: CatalogWorld
+) -> None:
+    w = cw.w
+    mvno = auth_header(w, "mvnoAdmin")
+    m1 = ids.to_public("organization", w.org["m1"])
+    url = f"{V1}/commissionSchemes/{m1}"
+    defaults = http.get(url, headers=mvno).json()
+    assert defaults["activationFen"]["outlet"] == 1500  # the platform's default
+    body = {
+        "revenueShareBp": {"national": 1000},
+        "mvnoMarginBp": 1500,
+        "rechargeBp": {"outlet": 200},
+        "activationFen": {"national": 4000, "outlet": 2000},
+    }
+    assert http.put(url, headers=mvno, json=body).status_code == 200
+    got = http.get(url, headers=mvno).json()
+    assert got["rechargeBp"] == {"outlet": 200}
+    assert got["activationFen"] == {"national": 4000, "outlet": 2000}
+    bad = http.put(url, headers=mvno, json={**body, "activationFen": {"outlet": 1.5}})
+    assert bad.status_code == 400  # a fraction of a fen
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    over = http.put(url, headers=mvno, json={**body, "activationFen": {"outlet": 10**6}})
+    assert over.status_code == 400
+    assert over.json()["code"] == "bad_share"
+    assert http.get(url, headers=mvno).json()["activationFen"] == {"national": 4000, "outlet": 2000}
+    other = http.put(url, headers=auth_header(w, "mvno2Admin"), json=body)
+    assert other.status_code == 404

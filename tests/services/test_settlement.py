@@ -16,7 +16,14 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.ledger import TransferCode
 from openmvne.errors import DomainError
-from openmvne.services import ledger, settlement, subscriber_orders, usage
+from openmvne.services import (
+    catalog,
+    cost_chain,
+    ledger,
+    settlement,
+    subscriber_orders,
+    usage,
+)
 from tests.services.test_usage import write_csv
 from tests.subscribers_world import SubscribersWorld, build_subscribers
 
@@ -180,3 +187,50 @@ def test_only_operators_and_the_mvno_settle(
         with pytest.raises(DomainError) as early:
             settlement.settle(db, sw.w.op, "2026-11", close=True)
         assert early.value.code == "month_not_over"
+
+
+def activation_paid(run: dict[str, Any], msisdn: str) -> dict[str, int]:
+    """What each party's statement gives for the line's activation, by party."""
+    return {
+        s["party"]: i["amountFen"]
+        for s in run["documents"]["commissionStatements"]
+        for i in s["items"]
+        if i["kind"] == "activation" and i["line"] == msisdn
+    }
+
+
+def test_activation_commission_follows_the_mvnos_own_scheme(
+    db: Database, history: tuple[SubscribersWorld, list[str], Path]
+) -> None:
+    sw, lines, _ = history
+    m1 = sw.w.org["m1"]
+    with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
+        [default] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=m1)
+        catalog.set_scheme(
+            db, sw.w.op, m1, {"national": 1000}, 1500,
+            activation_fen={"national": 5000, "province": 4000, "outlet": 2500},
+        )  # fmt: skip
+        [own] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=m1)
+    before, after = activation_paid(default, lines[0]), activation_paid(own, lines[0])
+    assert sum(before.values()) == 3000  # the default: 30 yuan a valid line, split down the tree
+    assert sum(after.values()) == 5000  # the MVNO's own: 50 yuan
+    # Each tier keeps its amount less its child's: the outlet its 25 yuan.
+    assert sorted(after.values())[-1] == 2500
+    assert own["digest"] != default["digest"]
+
+
+def test_a_scheme_amount_out_of_range_is_refused_and_nothing_changes(
+    db: Database, history: tuple[SubscribersWorld, list[str], Path]
+) -> None:
+    sw, _, _ = history
+    m1 = sw.w.org["m1"]
+    for bad, field in (
+        ({"outlet": -1}, "activationFen.outlet"),
+        ({"outlet": 100_001}, "activationFen.outlet"),
+        ({"shop": 10}, "activationFen.shop"),
+    ):
+        with pytest.raises(DomainError) as refused:
+            catalog.set_scheme(db, sw.w.op, m1, {"national": 1000}, 1500, activation_fen=bad)
+        assert refused.value.field == field
+    with db.read() as conn:
+        assert cost_chain.scheme(conn, m1)["activation_fen"]["outlet"] == 1500

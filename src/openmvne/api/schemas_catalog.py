@@ -76,6 +76,9 @@ class HostAverageCreate(Body):
 class SchemeSet(Body):
     revenueShareBp: dict[str, StrictInt]
     mvnoMarginBp: StrictInt
+    # Left out: the platform's defaults (docs/settlement.md).
+    rechargeBp: dict[str, StrictInt] | None = None
+    activationFen: dict[str, StrictInt] | None = None
 
 
 class Allowance(Body):

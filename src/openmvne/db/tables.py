@@ -363,6 +363,8 @@ commission_scheme = Table(
     Column("mvno_margin_bp", Integer, nullable=False),
     # Recharge commission by channel level (the recharging outlet's chain), basis points.
     Column("recharge_bp", JSON, nullable=True),
+    # Activation commission per valid line by channel level, fen (null: the default).
+    Column("activation_fen", JSON, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     info=TENANT,
 )

@@ -24,7 +24,7 @@ from openmvne.demo import care as demo_care
 from openmvne.demo import subscribers as demo_subscribers
 from openmvne.domain import settlement as rules
 from openmvne.domain.parties import OrgKind
-from openmvne.domain.subscribers import local_date
+from openmvne.domain.subscribers import LineState, local_date
 from openmvne.errors import DomainError
 from openmvne.network import wiring
 from openmvne.services import (
@@ -42,18 +42,24 @@ from openmvne.services import (
 SALES_PER_MVNO_PER_DAY = 3
 
 
-def _active(db: Database) -> list[str]:
+def _lines_in(db: Database, *states: LineState) -> list[str]:
+    sub = t.subscription
+    stmt = unscoped(
+        select(sub.c.msisdn)
+        .where(sub.c.state.in_([s.value for s in states]))
+        .order_by(sub.c.msisdn),
+        "demo",
+    )
     with db.read() as conn:
-        return list(
-            conn.execute(
-                unscoped(
-                    select(t.subscription.c.msisdn)
-                    .where(t.subscription.c.state == "active")
-                    .order_by(t.subscription.c.msisdn),
-                    "demo",
-                )
-            ).scalars()
-        )
+        return list(conn.execute(stmt).scalars())
+
+
+def _recharged_today(db: Database, rng: random.Random) -> list[str]:
+    """Who tops up today: one in 25 of the lines in service, and a third of those barred
+    for arrears (people recharge when their phone stops working)."""
+    active = _lines_in(db, LineState.ACTIVE)
+    barred = _lines_in(db, LineState.ARREARS_OUT_BARRED, LineState.ARREARS_BOTH_BARRED)
+    return rng.sample(active, len(active) // 25) + rng.sample(barred, len(barred) // 3)
 
 
 def _outlets(db: Database) -> list[uuid.UUID]:
@@ -82,7 +88,7 @@ def simulate(
         at = start + timedelta(days=day)
         with clock.frozen(at):
             yesterday = local_date(at) - timedelta(days=1)
-            lines = _active(db)
+            lines = _lines_in(db, LineState.ACTIVE)
             if lines:
                 table = usage_generate.generate(
                     lines, days=1, start=yesterday, seed=seed * 1000 + day,
@@ -91,7 +97,7 @@ def simulate(
                 rated = usage.rate_table(db, table, lake=lake, source=f"simulated {yesterday}")
                 done["records"] += rated.rated
                 done["chargedFen"] += rated.charged_fen
-            for n, line in enumerate(rng.sample(lines, min(len(lines), max(1, len(lines) // 40)))):
+            for n, line in enumerate(_recharged_today(db, rng)):
                 try:
                     money.recharge(
                         db, op, msisdn=line, amount_fen=rng.choice([3000, 5000, 10_000]),

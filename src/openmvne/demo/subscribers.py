@@ -201,7 +201,7 @@ def sell_more(db: Database, op: Actor, rng: random.Random, per_mvno: int, tag: s
         plans = [o for o in offers if o["kind"] in (OfferKind.PLAN.value, OfferKind.PAYG.value)]
         for _ in range(per_mvno):
             outlet = rng.choice(outlets)
-            iccid = _on_shelf(db, outlet.party_id)
+            iccid = _on_shelf(db, mvno, outlet.party_id)
             if iccid is None or not plans:
                 continue
             id_number, family, given = people[rng.randrange(len(people))]
@@ -222,11 +222,12 @@ def _mvnos(db: Database) -> list[uuid.UUID]:
         return list(conn.execute(stmt).scalars())
 
 
-def _on_shelf(db: Database, outlet: uuid.UUID) -> str | None:
+def _on_shelf(db: Database, mvno: uuid.UUID, outlet: uuid.UUID) -> str | None:
+    """A card of this MVNO's on the outlet's shelf (an outlet sells for several MVNOs)."""
     card = t.sim_card
     stmt = unscoped(
         select(card.c.iccid)
-        .where(card.c.holder_party_id == outlet, card.c.state == "inStock")
+        .where(card.c.mvno_id == mvno, card.c.holder_party_id == outlet, card.c.state == "inStock")
         .order_by(card.c.iccid)
         .limit(1),
         "demo",

@@ -12,9 +12,8 @@ from openmvne.errors import InvalidInput
 VALID_VOICE_S = 10 * 60
 VALID_DATA_KB = 30 * 1024
 VALIDITY_MONTHS = 3
-# What the MVNO pays per valid activation, by the top tier's level; each tier keeps its amount
-# less its child's (as with rates).
-ACTIVATION_FEN = {"national": 3000, "province": 2500, "prefecture": 2000, "outlet": 1500}
+# What the MVNO pays per valid activation is in its commission scheme (activation_fen, by
+# level; each tier keeps its amount less its child's, as with rates).
 # Revenue share is paid on a line's spend in its first 12 months.
 REVENUE_SHARE_MONTHS = 12
 # A line cancelled, or barred for missing real-name registration, within 6 months of its

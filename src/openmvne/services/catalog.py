@@ -353,25 +353,38 @@ def get_scheme(db: Database, actor: Actor, mvno_id: uuid.UUID | None) -> dict[st
         return cost_chain.scheme(conn, _mvno(conn, actor, mvno_id))
 
 
+MAX_ACTIVATION_FEN = 100_000  # 1,000 yuan per activation: anything above is a typo
+
+
+def _check_levels(amounts: Mapping[str, int], name: str, most: int, unit: str) -> None:
+    from openmvne.domain.channels import ChannelLevel
+
+    for level, value in amounts.items():
+        if level not in {lv.value for lv in ChannelLevel}:
+            raise InvalidInput(
+                f"unknown level {level!r}", code="unknown_level", field=f"{name}.{level}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+            raise InvalidInput(
+                f"an amount is 0..{most} {unit}", code="bad_share", field=f"{name}.{level}"
+            )
+
+
 def set_scheme(
     db: Database,
     actor: Actor,
     mvno_id: uuid.UUID | None,
     revenue_share_bp: Mapping[str, int],
     mvno_margin_bp: int,
+    *,
+    recharge_bp: Mapping[str, int] | None = None,
+    activation_fen: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The MVNO's commission scheme; live offers and packages are re-checked against it."""
-    from openmvne.domain.channels import ChannelLevel
-
-    for level, bp in revenue_share_bp.items():
-        if level not in {lv.value for lv in ChannelLevel}:
-            raise InvalidInput(
-                f"unknown level {level!r}", code="unknown_level", field=f"revenueShareBp.{level}"
-            )
-        if isinstance(bp, bool) or not isinstance(bp, int) or not 0 <= bp < rules.BASIS_POINTS:
-            raise InvalidInput(
-                "a share is 0..9999 basis points", code="bad_share", field=f"revenueShareBp.{level}"
-            )
+    """The MVNO's commission scheme; live offers and packages are re-checked against it.
+    Recharge and activation commissions left out (None) are the platform's defaults."""
+    _check_levels(revenue_share_bp, "revenueShareBp", rules.BASIS_POINTS - 1, "basis points")
+    _check_levels(recharge_bp or {}, "rechargeBp", rules.BASIS_POINTS - 1, "basis points")
+    _check_levels(activation_fen or {}, "activationFen", MAX_ACTIVATION_FEN, "fen")
     if isinstance(mvno_margin_bp, bool) or not 0 <= mvno_margin_bp < rules.BASIS_POINTS:
         raise InvalidInput(
             "a margin is 0..9999 basis points", code="bad_share", field="mvnoMarginBp"
@@ -383,6 +396,8 @@ def set_scheme(
         values = {
             "revenue_share_bp": dict(revenue_share_bp),
             "mvno_margin_bp": mvno_margin_bp,
+            "recharge_bp": dict(recharge_bp) if recharge_bp is not None else None,
+            "activation_fen": dict(activation_fen) if activation_fen is not None else None,
             "updated_at": clock.now(),
         }
         if conn.execute(unscoped(select(cs.c.mvno_id).where(cs.c.mvno_id == mvno), "own")).first():

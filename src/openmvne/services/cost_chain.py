@@ -32,6 +32,10 @@ DEFAULT_SCHEME = {
         "outlet": 400,
     },
     "mvno_margin_bp": 1500,
+    # Recharge commission by level of the recharging outlet's chain, basis points.
+    "recharge_bp": {"national": 300, "province": 250, "prefecture": 200, "outlet": 150},
+    # Per valid activation (domain/settlement.py's validity check), fen, by level.
+    "activation_fen": {"national": 3000, "province": 2500, "prefecture": 2000, "outlet": 1500},
 }
 
 
@@ -58,7 +62,11 @@ def scheme(conn: Connection, mvno_id: uuid.UUID) -> dict[str, Any]:
     row = conn.execute(unscoped(select(cs).where(cs.c.mvno_id == mvno_id), WHY)).mappings().first()
     if row is None:
         return {"mvno_id": mvno_id, **DEFAULT_SCHEME, "updated_at": None}
-    return dict(row)
+    # A part the MVNO never set (stored as null) is the platform's default.
+    return {
+        key: DEFAULT_SCHEME[key] if value is None and key in DEFAULT_SCHEME else value
+        for key, value in row.items()
+    }
 
 
 def _rates(price_list: dict[str, Any]) -> UnitRates:

@@ -24,7 +24,7 @@ from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from openmvne.services import channels, idempotency, ledger, lifecycle
+from openmvne.services import channels, cost_chain, idempotency, ledger, lifecycle
 from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
 
 o = t.organization
@@ -32,7 +32,6 @@ ca = t.channel_authorisation
 ro = t.recharge_order
 WHY = "cross-brand recharge: any outlet may learn a number's brand and credit it"
 # The top tier's rate is what the MVNO pays in all; each tier keeps its rate less its child's.
-DEFAULT_RECHARGE_BP = {"national": 300, "province": 250, "prefecture": 200, "outlet": 150}
 TRANSFER_FILTERS: dict[str, Filter] = {
     "code": (t.ledger_transfer.c.code, str),
     "mvnoId": (t.ledger_transfer.c.mvno_id, as_public_id("organization")),
@@ -146,13 +145,7 @@ def _commissions(
 ) -> list[tuple[uuid.UUID, int]]:
     """Recharge commission to the outlet's chain in this MVNO's tree: each tier keeps its
     rate less its child's. An outlet outside the tree earns the outlet rate alone."""
-    cs = t.commission_scheme
-    rates = (
-        conn.execute(
-            unscoped(select(cs.c.recharge_bp).where(cs.c.mvno_id == mvno_id), WHY)
-        ).scalar()
-        or DEFAULT_RECHARGE_BP
-    )
+    rates: dict[str, int] = cost_chain.scheme(conn, mvno_id)["recharge_bp"]
     edge = conn.execute(
         unscoped(
             select(ca.c.path).where(

@@ -49,7 +49,6 @@ from openmvne.services.usage import period_files
 
 WHY = "settlement reads the MVNO's whole month"
 SPEND_CODES = (TransferCode.SALE, TransferCode.FEE, TransferCode.USAGE, TransferCode.USAGE_ADJUST)
-DEFAULT_SHARE_BP = {"national": 1000, "province": 800, "prefecture": 600, "outlet": 400}
 lt = t.ledger_transfer
 la = t.ledger_account
 sub = t.subscription
@@ -314,17 +313,8 @@ def _commissions(
                 },
             )
         )
-    scheme = (
-        conn.execute(
-            unscoped(
-                select(t.commission_scheme.c.revenue_share_bp).where(
-                    t.commission_scheme.c.mvno_id == mvno
-                ),
-                WHY,
-            )
-        ).scalar()
-        or DEFAULT_SHARE_BP
-    )
+    terms = cost_chain.scheme(conn, mvno)
+    scheme: dict[str, int] = terms["revenue_share_bp"]
     lines = conn.execute(
         unscoped(
             select(sub.c.id, sub.c.msisdn, sub.c.activated_at, sub.c.ended_at, sub.c.state,
@@ -344,7 +334,7 @@ def _commissions(
             continue
         if not rules.passes_validity(history):
             continue
-        for party, fen in _split(rules.ACTIVATION_FEN, _chain(conn, line.outlet_auth_id)):
+        for party, fen in _split(terms["activation_fen"], _chain(conn, line.outlet_auth_id)):
             items.append(
                 (
                     party,

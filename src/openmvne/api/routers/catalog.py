@@ -4,6 +4,8 @@ commission schemes, partner package designs, cost chains and inversion alerts.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -438,13 +440,17 @@ def get_scheme(
     mvno_id: str, actor: Actor = Depends(caller), db: Database = Depends(database)
 ) -> JSONResponse:
     row = catalog.get_scheme(db, actor, tmf.path_id("organization", mvno_id))
-    return JSONResponse(
-        {
-            "mvnoId": mvno_id,
-            "revenueShareBp": row["revenue_share_bp"],
-            "mvnoMarginBp": row["mvno_margin_bp"],
-        }
-    )
+    return JSONResponse(_scheme_view(mvno_id, row))
+
+
+def _scheme_view(mvno_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "mvnoId": mvno_id,
+        "revenueShareBp": row["revenue_share_bp"],
+        "mvnoMarginBp": row["mvno_margin_bp"],
+        "rechargeBp": row["recharge_bp"],
+        "activationFen": row["activation_fen"],
+    }
 
 
 @router.put(
@@ -456,15 +462,15 @@ def put_scheme(
     mvno_id: str, body: SchemeSet, actor: Actor = Depends(caller), db: Database = Depends(database)
 ) -> JSONResponse:
     row = catalog.set_scheme(
-        db, actor, tmf.path_id("organization", mvno_id), body.revenueShareBp, body.mvnoMarginBp
+        db,
+        actor,
+        tmf.path_id("organization", mvno_id),
+        body.revenueShareBp,
+        body.mvnoMarginBp,
+        recharge_bp=body.rechargeBp,
+        activation_fen=body.activationFen,
     )
-    return JSONResponse(
-        {
-            "mvnoId": mvno_id,
-            "revenueShareBp": row["revenue_share_bp"],
-            "mvnoMarginBp": row["mvno_margin_bp"],
-        }
-    )
+    return JSONResponse(_scheme_view(mvno_id, row))
 
 
 # --- partner packages ----------------------------------------------------------------------------
