@@ -40,7 +40,7 @@ test: lint
 
 # The portal in headless Chromium (Debian's; installed here when missing, as root).
 browser: $(STAMP)
-	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	test -x /usr/bin/chromium -a -d /usr/share/fonts/truetype/wqy || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei)
 	$(BIN)/pytest tests/web -m browser
 
 bench: $(STAMP)
