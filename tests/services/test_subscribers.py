@@ -389,9 +389,11 @@ def test_sim_replacement_reverifies_the_holder_and_swaps_the_card(
 def test_a_lost_card_is_replaced_and_the_line_reopens(db: Database, sw: SubscribersWorld) -> None:
     msisdn, _ = sw.sale(db, seq=5)
     sw.settle(db)
+    lost_card = line_of(db, msisdn)["sim_id"]
     task(db, sw, msisdn, "reportLost")
     sw.settle(db)
     assert line_of(db, msisdn)["state"] == "lost"
+    assert one(db, t.sim_card, id=lost_card)["state"] == "reportedLost"  # the card goes with it
     assert network_status(sw, msisdn) == "bothBarred"
     subscriber_orders.replace_sim(
         db,
@@ -405,6 +407,20 @@ def test_a_lost_card_is_replaced_and_the_line_reopens(db: Database, sw: Subscrib
     sw.settle(db)
     assert network_status(sw, msisdn) == "open"
     assert line_of(db, msisdn)["network_in_sync"] is True
+    assert one(db, t.sim_card, id=lost_card)["state"] == "replaced"
+
+
+def test_a_card_found_again_is_back_in_use(db: Database, sw: SubscribersWorld) -> None:
+    msisdn, _ = sw.sale(db, seq=7)
+    sw.settle(db)
+    card = line_of(db, msisdn)["sim_id"]
+    task(db, sw, msisdn, "reportLost")
+    assert one(db, t.sim_card, id=card)["state"] == "reportedLost"
+    task(db, sw, msisdn, "found", who="mvnoAdmin")
+    sw.settle(db)
+    assert line_of(db, msisdn)["state"] == "active"
+    assert one(db, t.sim_card, id=card)["state"] == "active"
+    assert network_status(sw, msisdn) == "open"
 
 
 def test_suspend_and_resume_through_tasks(db: Database, sw: SubscribersWorld) -> None:

@@ -150,6 +150,8 @@ def apply_event(
         values["previous_state"] = None
     if target is LineState.CANCELLED:
         _cancel_effects(conn, actor, line, values)
+    elif event in (Event.REPORT_LOST, Event.FOUND):
+        _lost_or_found_card(conn, line, event)
     conn.execute(update(sub).where(sub.c.id == line["id"]).values(**values))
     moved = {**line, **values}
     command = outbox.command_for(network_level(state), network_level(target))
@@ -184,6 +186,16 @@ def apply_event(
         # cancel a line that has paid.
         return _restore_if_covered(conn, actor, moved, order_id=order_id)
     return moved
+
+
+def _lost_or_found_card(conn: Connection, line: dict[str, Any], event: Event) -> None:
+    """The card follows its line: reported lost with it, in use again when found. (A card
+    not yet confirmed by the network, or already replaced, is left as it is.)"""
+    card = card_of(conn, line["sim_id"])
+    if event is Event.REPORT_LOST and card["state"] == CardState.ACTIVE.value:
+        move_card(conn, line["sim_id"], CardState.LOST)
+    elif event is Event.FOUND and card["state"] == CardState.LOST.value:
+        move_card(conn, line["sim_id"], CardState.ACTIVE)
 
 
 def _cancel_effects(
