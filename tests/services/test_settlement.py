@@ -141,8 +141,21 @@ def test_october_settles_from_the_ledger_and_usage(
             [write_csv(lake.parent / "late.csv", calls(lines[0], "2026-10", 9_000, 2))],
             lake=lake,
         )
-        assert late.rated == 0
-        assert late.reasons == {"month already settled": 2}
+        # Late records of the closed October go to November's bill, as adjustments.
+        assert (late.rated, late.late, late.rejected) == (2, 2, 0)
+        assert late.wholesale_fen > 0
+        [again] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=sw.w.org["m1"], close=True)
+        assert again["documents"] == closed["documents"]  # October did not change
+        [november] = settlement.settle(db, sw.w.op, "2026-11", mvno_id=sw.w.org["m1"])
+    [bill] = november["documents"]["wholesaleBills"]
+    assert bill["usageFen"] == transfers(db, TransferCode.WHOLESALE, "%:2026-11") > 0
+    voice = next(i for i in bill["items"] if i["service"] == "voice")
+    assert voice["quantity"] == 2 * 60  # the two late minutes
+    october = docs["wholesaleBills"][0]
+    # October's wholesale movements are what its closed bill says: usage and number fees.
+    assert transfers(db, TransferCode.WHOLESALE, "%:2026-10") == (
+        october["usageFen"] + october["numberFeeFen"]
+    )
     with db.read() as conn:
         assert not ledger.audit_ledger(conn)
 

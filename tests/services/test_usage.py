@@ -379,3 +379,47 @@ def test_a_batch_whose_files_another_raters_recover_renamed_finishes_cleanly(
     assert final.exists()
     with pytest.raises(FileNotFoundError):  # a file truly lost is still an error
         usage.finish_renames([(temporary, final.with_name("missing.parquet"))])
+
+
+def data(msisdn: str, first_seq: int, count: int, when: datetime, mb: int = 10) -> list[list[Any]]:
+    return [
+        ["44-GGSN", first_seq + i, msisdn, "data", (when + timedelta(minutes=i)).isoformat(),
+         mb * 1024 * 1024, "mo", "44"]
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_a_pack_bought_mid_month_counts_at_once_and_ends_with_the_month(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """Bought after the month's usage was first rated, a 1 GB pack still covers the rest of
+    the month (its allowance joins the rated period); next month it is gone."""
+    with clock.frozen(NOW - timedelta(days=9)):
+        line, _ = sw.sale(db, seq=9, offer="payg", prepayment_fen=50_000)
+        sw.settle(db)
+    lake, admin = tmp_path / "lake", sw.w.actor["mvnoAdmin"]
+    with clock.frozen(NOW):
+        first = usage.rate_files(
+            db, [write_csv(tmp_path / "1.csv", data(line, 0, 5, NOW - timedelta(days=1)))],
+            lake=lake,
+        )  # fmt: skip
+        assert first.charged_fen > 0  # pay as you go: no allowance yet
+        subscriber_orders.change_service(
+            db, admin, line, offering_id=sw.cw.offer["pack"], add=True, idempotency_key="p"
+        )
+        assert period_row(db, line)["data_allow_kb"] == 1024 * 1024  # type: ignore[index]
+        covered = usage.rate_files(
+            db, [write_csv(tmp_path / "2.csv", data(line, 100, 5, NOW + timedelta(minutes=1)))],
+            lake=lake,
+        )  # fmt: skip
+        assert covered.charged_fen == 0  # 50 MB inside the pack's 1 GB
+        [pack] = [s for s in subscriber_orders.services_for(db, admin, line) if s["active"]]
+        assert pack["id"] == sw.cw.offer["pack"]
+    december = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
+    with clock.frozen(december):
+        assert not any(s["active"] for s in subscriber_orders.services_for(db, admin, line))
+        later = usage.rate_files(
+            db, [write_csv(tmp_path / "3.csv", data(line, 200, 5, december - timedelta(days=1)))],
+            lake=lake,
+        )  # fmt: skip
+    assert later.charged_fen == first.charged_fen  # the pack did not carry into December

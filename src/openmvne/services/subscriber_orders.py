@@ -20,6 +20,7 @@ from openmvne.db.engine import Database
 from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain import identity
+from openmvne.domain import settlement as settlement_rules
 from openmvne.domain.access import Actor, Scope, ScopeKind
 from openmvne.domain.catalog import OfferKind
 from openmvne.domain.ledger import AccountKind, TransferCode
@@ -290,6 +291,67 @@ def _replacement_card(
     return dict(row)
 
 
+def _grant_pack(
+    conn: Connection, line_id: uuid.UUID, period: str, addon: Mapping[str, Any]
+) -> None:
+    """A period already rated holds its allowances (fixed at its first rating): a pack bought
+    during it adds its own there and then. (A period not rated yet counts the pack when it
+    is: usage_terms.)"""
+    up = t.usage_period
+    conn.execute(
+        update(up)
+        .where(up.c.subscription_id == line_id, up.c.period == period)
+        .values(
+            voice_allow_s=up.c.voice_allow_s + addon["voice_min"] * 60,
+            sms_allow=up.c.sms_allow + addon["sms"],
+            data_allow_kb=up.c.data_allow_kb + addon["data_mb"] * 1024,
+        )
+    )
+
+
+def services_for(db: Database, actor: Actor, msisdn: str) -> list[dict[str, Any]]:
+    """The add-on services the line's MVNO offers (active ones), each with whether this
+    line has it now: what a holder may open or close (change_service)."""
+    ss, offering = t.subscription_service, t.product_offering
+    with db.read() as conn:
+        m = parse_msisdn(msisdn)
+        stmt = select(sub.c.id, sub.c.mvno_id).where(
+            sub.c.msisdn == m.national, sub.c.state.in_(LIVE)
+        )
+        line = conn.execute(scoped(stmt, sub, actor.scope)).first()
+        if line is None:
+            raise NotFound(
+                f"{m.national} is not one of your lines", code="unknown_line", field="msisdn"
+            )
+        addons = conn.execute(
+            unscoped(
+                select(offering)
+                .where(
+                    offering.c.mvno_id == line.mvno_id,
+                    offering.c.kind == OfferKind.ADDON.value,
+                    offering.c.status == "active",
+                    offering.c.design_id.is_(None),
+                )
+                .order_by(offering.c.monthly_fee_fen, offering.c.name),
+                "the line's MVNO's add-ons",
+            )
+        ).mappings()
+        rows = [dict(a) for a in addons]
+        active = set(
+            conn.execute(
+                unscoped(
+                    select(ss.c.offering_id).where(
+                        ss.c.subscription_id == line.id,
+                        ss.c.state == "active",
+                        ss.c.ended_at.is_(None) | (ss.c.ended_at > clock.now()),
+                    ),
+                    "the line's services",
+                )
+            ).scalars()
+        )
+    return [{**a, "active": a["id"] in active} for a in rows]
+
+
 def change_service(
     db: Database,
     actor: Actor,
@@ -326,19 +388,20 @@ def change_service(
         )
         if addon is None:
             raise NotFound("no such add-on for this line", code="unknown_addon", field="offeringId")
+        now = clock.now()
         current = conn.execute(
             unscoped(
                 select(ss.c.id).where(
                     ss.c.subscription_id == line["id"],
                     ss.c.offering_id == offering_id,
                     ss.c.state == "active",
+                    ss.c.ended_at.is_(None) | (ss.c.ended_at > now),
                 ),
                 "the line's services",
             )
         ).scalar()
         kind = "addService" if add else "removeService"
         order_id = new_order(conn, actor, line, kind, {"offeringId": str(offering_id)})
-        now = clock.now()
         if add:
             if addon["status"] != "active":
                 raise RuleViolation("that add-on is retired", code="offer_retired")
@@ -357,6 +420,7 @@ def change_service(
                     reference=f"addon:{order_id}",
                     mvno_id=line["mvno_id"],
                 )
+            period = settlement_rules.month_of(now)
             conn.execute(
                 insert(ss).values(
                     id=ids.new_id(),
@@ -366,9 +430,11 @@ def change_service(
                     state="active",
                     order_id=order_id,
                     started_at=now,
-                    ended_at=None,
+                    # A pack is bought for this month: it ends when the month does.
+                    ended_at=settlement_rules.month_bounds(period)[1],
                 )
             )
+            _grant_pack(conn, line["id"], period, dict(addon))
         else:
             if current is None:
                 raise RuleViolation("the line does not have this service", code="service_inactive")

@@ -41,6 +41,7 @@ from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain.access import Scope, ScopeKind
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import ENGINE_SQL, future_limit, to_fen
+from openmvne.domain.settlement import add_months
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, InvalidInput, NotFound
 from openmvne.services import ledger, lifecycle, usage_terms
@@ -108,6 +109,7 @@ class BatchResult:
     lines: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
+    late: int = 0  # records of a settled month, rated in the next open month
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class BatchResult:
             "wholesaleFen": self.wholesale_fen,
             "marginFen": self.charged_fen - self.wholesale_fen,
             "lines": self.lines,
+            "late": self.late,
             "rejectReasons": dict(self.reasons),
         }
 
@@ -269,10 +272,13 @@ def _write_claims(
 
 # --- rating ---------------------------------------------------------------------------------
 
+# The billing period a record is rated in: its own month (Beijing calendar), or, for a late
+# record of a month already settled, the first open month after it (_defer_closed_months).
+OWN_PERIOD = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m')"
 RECORDS_VIEW = """
 CREATE OR REPLACE VIEW records AS
 SELECT node_id, seq, msisdn, type, start_time, quantity, direction, province, partial_seq,
-  strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m') AS period
+  period
 FROM good
 """
 TOTALS_SQL = """
@@ -548,36 +554,43 @@ def _refuse_unknown(con: duckdb.DuckDBPyConnection, refused: dict[str, str]) -> 
     con.execute("DELETE FROM good WHERE msisdn IN (SELECT msisdn FROM refused)")
 
 
-def _refuse_closed_months(
+def _defer_closed_months(
     conn: Connection, con: duckdb.DuckDBPyConnection, lines: dict[str, usage_terms.Line]
-) -> None:
-    """A settled month does not change: its late records are refused (and can be billed
-    as next month's adjustments by hand)."""
+) -> int:
+    """A settled month does not change: a late record of it is rated in the first month its
+    MVNO has not closed (the next bill carries it, as an adjustment), with that month's
+    allowances. Returns how many records were moved so."""
     sr = t.settlement_run
     closed = conn.execute(
         unscoped(select(sr.c.mvno_id, sr.c.month).where(sr.c.status == "closed"), WHY)
     ).all()
     if not closed:
-        return
-    shut = {(str(m), month) for m, month in closed}
-    rows = [
-        (msisdn, month)
-        for msisdn, line in lines.items()
-        for m, month in shut
-        if m == str(line.mvno_id)
-    ]
-    if not rows:
-        return
-    con.register("shut", pa.table({"msisdn": [r[0] for r in rows], "period": [r[1] for r in rows]}))
-    late = (
-        "FROM good g JOIN shut s ON s.msisdn = g.msisdn AND s.period = "
-        "strftime(CAST(g.start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m')"
-    )
+        return 0
+    shut: dict[str, set[str]] = defaultdict(set)
+    for mvno, month in closed:
+        shut[str(mvno)].add(month)
+    moves: dict[str, list[str]] = {"msisdn": [], "period": [], "billed": []}
+    for msisdn, period in con.execute("SELECT DISTINCT msisdn, period FROM good").fetchall():
+        months = shut.get(str(lines[msisdn].mvno_id), set())
+        if period not in months:
+            continue
+        billed = period
+        while billed in months:
+            billed = add_months(billed, 1)
+        moves["msisdn"].append(msisdn)
+        moves["period"].append(period)
+        moves["billed"].append(billed)
+    if not moves["msisdn"]:
+        return 0
+    con.register("deferred", pa.table(moves))
+    late = con.execute(
+        "SELECT count(*) FROM good g JOIN deferred d ON d.msisdn = g.msisdn AND d.period = g.period"
+    ).fetchone()
     con.execute(
-        "INSERT INTO rejects SELECT g.file_no, g.line_no, g.node_id, CAST(g.seq AS VARCHAR), "
-        f"g.msisdn, 'month already settled' {late}"
+        "UPDATE good SET period = d.billed FROM deferred d "
+        "WHERE d.msisdn = good.msisdn AND d.period = good.period"
     )
-    con.execute(f"DELETE FROM good WHERE (node_id, seq) IN (SELECT g.node_id, g.seq {late})")  # noqa: S608  # constant text
+    return int(late[0]) if late else 0
 
 
 def _refuse_before_activation(
@@ -713,7 +726,10 @@ def _rate_loaded(
         "CREATE TABLE rejects AS SELECT file_no, line_no, node_id, CAST(seq AS VARCHAR) AS seq, "
         "msisdn, reason FROM checked WHERE reason IS NOT NULL"
     )
-    con.execute("CREATE TABLE good AS SELECT * EXCLUDE (reason) FROM checked WHERE reason IS NULL")
+    con.execute(
+        f"CREATE TABLE good AS SELECT * EXCLUDE (reason), {OWN_PERIOD} AS period "  # noqa: S608  # constant text
+        "FROM checked WHERE reason IS NULL"
+    )
     repeated = con.execute("SELECT count(*) > count(DISTINCT (node_id, seq)) FROM good").fetchone()
     if repeated and repeated[0]:  # the same record twice in the batch: keep the first
         con.execute(
@@ -734,14 +750,10 @@ def _rate_loaded(
         lines, refused = usage_terms.lines_for(conn, msisdns)
         _refuse_unknown(con, refused)
         _refuse_before_activation(con, lines)
-        _refuse_closed_months(conn, con, lines)
+        late = _defer_closed_months(conn, con, lines)
         duplicates, claim_inserts, claim_updates = _claim(conn, con)
         keys = [
-            (m, p)
-            for m, p in con.execute(
-                "SELECT DISTINCT msisdn, strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR,"
-                " '%Y-%m') FROM good"
-            ).fetchall()
+            (m, p) for m, p in con.execute("SELECT DISTINCT msisdn, period FROM good").fetchall()
         ]
         terms = usage_terms.terms_for(conn, lines, keys)
         con.register("terms", terms_table({k: v.terms for k, v in terms.items()}))
@@ -755,6 +767,7 @@ def _rate_loaded(
         rejected = _count(con, "rejects")
         result.duplicates = duplicates + in_file_duplicates
         result.rejected = rejected
+        result.late = late
         result.rated = _count(con, "rated")
         result.charged_fen, result.unpaid_fen, result.wholesale_fen = charged, unpaid, wholesale
         result.lines = len(totals)
@@ -856,7 +869,8 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
             return BatchResult(None)
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         con.execute(
-            f"CREATE TABLE good AS SELECT {', '.join(COLUMNS)} FROM read_parquet([{listed}])"  # noqa: S608  # our files
+            f"CREATE TABLE good AS SELECT {', '.join(COLUMNS)}, period "  # noqa: S608  # our files
+            f"FROM read_parquet([{listed}])"
         )
         lines = usage_terms.lines_of_period(conn, period)
         con.execute("DELETE FROM good WHERE msisdn NOT IN (SELECT unnest($m))", {"m": list(lines)})

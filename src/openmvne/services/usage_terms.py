@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
 from openmvne.domain.rating import Terms
-from openmvne.domain.settlement import add_months
+from openmvne.domain.settlement import add_months, month_bounds
 from openmvne.domain.subscribers import LineState
 from openmvne.services import cost_chain
 
@@ -100,25 +100,41 @@ def _offers(conn: Connection, ids_: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict
     return out
 
 
-def _addons(conn: Connection, line_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int, int]]:
-    """Allowances of the add-on packs active on each line: (voice s, SMS, data KB)."""
+def _addons(
+    conn: Connection, line_ids: list[uuid.UUID], periods: list[str]
+) -> dict[tuple[uuid.UUID, str], tuple[int, int, int]]:
+    """Allowances of the add-on packs each line held in each period: (voice s, SMS, data
+    KB). A pack counts in every period its time on the line overlaps (a pack is bought for
+    the month: it ends at the month's end, or earlier when closed)."""
     ss, po = t.subscription_service, t.product_offering
-    out: dict[uuid.UUID, tuple[int, int, int]] = {}
+    out: dict[tuple[uuid.UUID, str], tuple[int, int, int]] = {}
+    if not periods:
+        return out
+    bounds = {p: month_bounds(p) for p in periods}
+    first = min(b[0] for b in bounds.values())
+    last = max(b[1] for b in bounds.values())
     for start in range(0, len(line_ids), CHUNK):
         rows = conn.execute(
             unscoped(
-                select(ss.c.subscription_id, po.c.voice_min, po.c.sms, po.c.data_mb)
+                select(
+                    ss.c.subscription_id, ss.c.started_at, ss.c.ended_at,
+                    po.c.voice_min, po.c.sms, po.c.data_mb,
+                )
                 .join(po, po.c.id == ss.c.offering_id)
                 .where(
                     ss.c.subscription_id.in_(line_ids[start : start + CHUNK]),
-                    ss.c.state == "active",
+                    ss.c.started_at < last,
+                    ss.c.ended_at.is_(None) | (ss.c.ended_at > first),
                 ),
                 WHY,
             )
-        ).all()
+        ).all()  # fmt: skip
         for row in rows:
-            v, s, d = out.get(row.subscription_id, (0, 0, 0))
-            out[row.subscription_id] = (v + row.voice_min * 60, s + row.sms, d + row.data_mb * 1024)
+            for period, (begin, end) in bounds.items():
+                if row.started_at < end and (row.ended_at is None or row.ended_at > begin):
+                    key = (row.subscription_id, period)
+                    v, s, d = out.get(key, (0, 0, 0))
+                    out[key] = (v + row.voice_min * 60, s + row.sms, d + row.data_mb * 1024)
     return out
 
 
@@ -181,7 +197,7 @@ def terms_for(
 ) -> dict[tuple[str, str], LineTerms]:
     """Terms per (msisdn, period). `fresh`: as if nothing of the period was rated (rerating)."""
     offers = _offers(conn, (line.offering_id for line in lines.values()))
-    addons = _addons(conn, sorted({lines[m].id for m, _ in keys}))
+    addons = _addons(conn, sorted({lines[m].id for m, _ in keys}), sorted({p for _, p in keys}))
     by_key = [(lines[m].id, p) for m, p in keys]
     existing = period_rows(conn, by_key)
     previous = period_rows(conn, [(line_id, previous_period(p)) for line_id, p in by_key])
@@ -208,7 +224,7 @@ def terms_for(
             if offer["rollover_data"] and before is not None:
                 plan_kb = offer["data_mb"] * 1024
                 rollover = min(plan_kb, max(0, before["data_allow_kb"] - before["data_used_kb"]))
-            extra = addons.get(line.id, (0, 0, 0))
+            extra = addons.get((line.id, period), (0, 0, 0))
             allow = (
                 offer["voice_min"] * 60 + extra[0],
                 offer["sms"] + extra[1],
