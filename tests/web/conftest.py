@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from openmvne.api.ratelimit import TokenBucket
+from openmvne.web import public, selfcare
 from tests.conftest import Backend
 from tests.web.portal_world import PortalWorld, Site, build_login_world, build_portal_world
 
@@ -33,6 +35,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             and callspec.params.get("backend") == "postgres"
         ):
             item.add_marker(pytest.mark.skip(reason=SQLITE_ONLY))
+
+
+@pytest.fixture(autouse=True)
+def fresh_address_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's visitors come from 127.0.0.1 to a server that lives across tests: each
+    test starts with the pages' per-address buckets full (the same limits, new state), as a
+    new visitor would, so one test's log-ins never spend another's."""
+    for module in (public, selfcare):
+        for name, value in vars(module).items():
+            if isinstance(value, TokenBucket):
+                monkeypatch.setattr(module, name, TokenBucket(value.rate, value.burst))
 
 
 @pytest.fixture

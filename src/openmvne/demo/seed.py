@@ -450,6 +450,17 @@ def _catalog(db: Database, op: Actor, world: World, guangdong_agent: uuid.UUID) 
     catalog.decide_design(db, partner, design["id"], "submit")
     catalog.decide_design(db, op, design["id"], "approve")
     catalog.decide_design(db, op, design["id"], "publish")
+    # And one waiting for the MVNO's decision (the portal's /mvno/catalog).
+    waiting = catalog.create_design(
+        db,
+        partner,
+        name="广东畅聊卡 6GB",
+        base_offering_id=by_name["59元 3GB 月租套餐"],
+        addon_ids=[by_name["1GB 流量加油包"]] * 3,
+        price_fen=12900,
+        designer_id=designer["id"],
+    )
+    catalog.decide_design(db, partner, waiting["id"], "submit")
 
 
 def _first_brand(db: Database, op: Actor, mvno_id: uuid.UUID) -> uuid.UUID:

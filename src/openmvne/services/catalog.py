@@ -664,6 +664,34 @@ def create_design(
         return row
 
 
+def preview_design(
+    db: Database,
+    actor: Actor,
+    *,
+    base_offering_id: uuid.UUID,
+    addon_ids: list[uuid.UUID],
+    price_fen: int,
+    designer_id: uuid.UUID | None = None,
+) -> rules.CostChain:
+    """The cost chain a package would have, checked as `create_design` checks its parts;
+    nothing is saved (the portal's designer shows it while the partner composes)."""
+    rules.require_fen(price_fen, "priceFen")
+    with db.read() as conn:
+        designer = _designer(conn, actor, designer_id)
+        mvno_id = designer["mvno_id"]
+        _composable(conn, actor, mvno_id, base_offering_id, "baseOfferingId", addon=False)
+        for i, addon in enumerate(addon_ids):
+            _composable(conn, actor, mvno_id, addon, f"addonIds.{i}", addon=True)
+        design = {
+            "mvno_id": mvno_id,
+            "designer_id": designer["id"],
+            "base_offering_id": base_offering_id,
+            "addon_ids": [str(a) for a in addon_ids],
+            "price_fen": price_fen,
+        }
+        return cost_chain.design_chain(conn, design)
+
+
 def update_design(
     db: Database, actor: Actor, design_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> dict[str, Any]:

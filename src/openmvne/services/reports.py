@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from openmvne.db.scoping import scoped
 from openmvne.domain import settlement as rules
 from openmvne.domain.access import Scope
 from openmvne.domain.numbers import NumberState
+from openmvne.domain.subscribers import local_date
 from openmvne.errors import NotFound
 
 SUSPICION_SHARE = 0.2  # a channel whose lines fail the checks above this share is flagged
@@ -24,7 +26,12 @@ def _province(region: str | None) -> str:
     return f"{region[:2]}0000" if region else "unknown"
 
 
-def activations(db: Database, scope: Scope) -> list[dict[str, Any]]:
+def _period(at: datetime, by: str) -> str:
+    """The business month (YYYY-MM) or, `by="day"`, the business day (YYYY-MM-DD)."""
+    return local_date(at).isoformat() if by == "day" else rules.month_of(at)
+
+
+def activations(db: Database, scope: Scope, *, by: str = "month") -> list[dict[str, Any]]:
     sub = t.subscription
     with db.read() as conn:
         rows = conn.execute(
@@ -36,11 +43,11 @@ def activations(db: Database, scope: Scope) -> list[dict[str, Any]]:
                 scope,
             )
         ).all()
-    counts = Counter((_province(r.region_code), rules.month_of(r.activated_at)) for r in rows)
-    return [{"province": p, "month": m, "activations": n} for (p, m), n in sorted(counts.items())]
+    counts = Counter((_province(r.region_code), _period(r.activated_at, by)) for r in rows)
+    return [{"province": p, by: m, "activations": n} for (p, m), n in sorted(counts.items())]
 
 
-def recharges(db: Database, scope: Scope) -> list[dict[str, Any]]:
+def recharges(db: Database, scope: Scope, *, by: str = "month") -> list[dict[str, Any]]:
     ro, o = t.recharge_order, t.organization
     with db.read() as conn:
         rows = conn.execute(
@@ -57,11 +64,11 @@ def recharges(db: Database, scope: Scope) -> list[dict[str, Any]]:
         ) if rows else {}  # fmt: skip
     sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
-        key = (_province(regions.get(r.outlet_id)), rules.month_of(r.created_at))
+        key = (_province(regions.get(r.outlet_id)), _period(r.created_at, by))
         sums[key][0] += 1
         sums[key][1] += r.amount_fen
     return [
-        {"province": p, "month": m, "recharges": n, "amountFen": fen}
+        {"province": p, by: m, "recharges": n, "amountFen": fen}
         for (p, m), (n, fen) in sorted(sums.items())
     ]
 

@@ -583,3 +583,14 @@ def get_batch(db: Database, scope: Scope, batch_id: uuid.UUID) -> dict[str, Any]
 
 def get_transfer(db: Database, scope: Scope, transfer_id: uuid.UUID) -> dict[str, Any]:
     return get_one(db, scope, st, transfer_id, what="stock transfer")
+
+
+def latest_transfers(db: Database, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest stock transfers the caller may see (into or out of its subtree), newest
+    first."""
+    st = t.stock_transfer
+    stmt = scoped(
+        select(st).order_by(st.c.created_at.desc(), st.c.id.desc()).limit(limit), st, scope
+    )
+    with db.read() as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]

@@ -46,8 +46,19 @@ STATIC = Path(__file__).with_name("static")
 # Page → (its navigation label, the roles that may open it). Scope still decides the data.
 PAGES: dict[str, tuple[str, tuple[Role, ...]]] = {
     "/outlet": ("nav.outlet", (Role.OUTLET_CLERK,)),
+    "/outlet/sale": ("sale.nav", (Role.OUTLET_CLERK,)),
+    "/outlet/ticket": ("outletticket.nav", (Role.OUTLET_CLERK,)),
     "/mvno": ("nav.mvno", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
+    "/mvno/dashboard": ("mvnoadmin.nav.dashboard", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
+    "/mvno/numbers": ("mvnoadmin.nav.numbers", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
+    "/mvno/channels": ("mvnoadmin.nav.channels", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
+    "/mvno/catalog": ("mvnoadmin.nav.catalog", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
+    "/mvno/price-lists": ("mvnoadmin.nav.price_lists", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
+    "/mvno/care": ("mvnoadmin.nav.care", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
     "/me": ("nav.me", (Role.SUBSCRIBER,)),
+    "/care": ("care.nav", (Role.CARE_AGENT,)),
+    "/partner": ("partner.nav", (Role.PARTNER_ADMIN,)),
+    "/me/tickets": ("self.nav.tickets", (Role.SUBSCRIBER,)),
 }
 PUBLIC_NAV = (("/lookup", "nav.lookup"),)
 LANGUAGE_NAMES = {"zh-CN": "中文", "en": "English"}

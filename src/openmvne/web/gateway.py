@@ -32,6 +32,7 @@ def pay(
     request: Request,
     amountFen: int = Form(...),  # noqa: N803
     outcome: str = Form("paid"),
+    returnUrl: str = "",  # noqa: N803  # the merchant's page to go back to (a local path)
 ) -> HTMLResponse:
     gateway_fake.pay(
         f"{tmf.base_url(request)}/openmvne/v1/paymentCallbacks",
@@ -39,7 +40,12 @@ def pay(
         amountFen,
         succeed=outcome == "paid",
     )
+    back = ""
+    if returnUrl.startswith("/") and not returnUrl.startswith(("//", "/\\")):
+        back = (
+            f'<p><a id=back href="{html.escape(returnUrl)}">Back to the merchant 返回商户</a></p>'
+        )
     return HTMLResponse(
         "<!doctype html><meta charset=utf-8><p>Payment submitted; the "
-        "platform will hear from the gateway shortly. 支付已提交。</p>"
+        "platform will hear from the gateway shortly. 支付已提交。</p>" + back
     )
