@@ -122,6 +122,9 @@ class Model:
     cancelled_at: datetime | None = None
     back_in_stock: bool = False
     swap_pending: bool = False
+    # The line's card was reported lost (its card follows the line), until found or replaced;
+    # a new card the network has not confirmed yet is left as it is.
+    card_lost: bool = False
     no_real_name_since: datetime | None = None
     no_real_name_spans: list[tuple[datetime, datetime]] = field(default_factory=list)
 
@@ -354,6 +357,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         target = MOVES[name][self.model.state]
         refund_before, balance_before = self.refund_due(), self.model.balance
         self.task_call(name, who=who, holder=holder)
+        if name == "reportLost":
+            self.model.card_lost = not self.model.swap_pending
+        elif name == "found":
+            self.model.card_lost = False
         now = self.now()
         if name == "operatorBar":
             self.model.previous = self.model.state
@@ -433,6 +440,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.sw.o1_cards.pop(0)
         self.replacements += 1
         self.model.swap_pending = True
+        self.model.card_lost = False
         with self.db.read() as conn:
             card = t.sim_card
             stmt = select(card.c.state, card.c.msisdn).where(card.c.id == old)
@@ -512,7 +520,8 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert (card["state"], card["msisdn"]) == ("closed", None)
             assert seen["imsi"] is None
         else:
-            assert (card["state"], card["msisdn"]) == ("active", self.msisdn)
+            in_use = "reportedLost" if self.model.card_lost else "active"
+            assert (card["state"], card["msisdn"]) == (in_use, self.msisdn)
             assert seen["imsi"] == card["imsi"]
 
     # -- invariants ---------------------------------------------------------------------------
