@@ -167,7 +167,7 @@ def demo_seed(
         )
     if world.settled:
         out.print(f"months settled and closed: {', '.join(world.settled)} (mvne report, /mvno)")
-    out.print(f"care: {world.tickets} tickets opened at outlets over the last three days")
+    out.print(f"care: {world.tickets} tickets opened at outlets over the last days")
     out.print(table)
 
 

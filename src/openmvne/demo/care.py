@@ -75,20 +75,36 @@ def seed_teams(
     return teams
 
 
-def _live_lines(db: Database) -> list[str]:
+def _live_lines(
+    db: Database, mvno_id: uuid.UUID | None = None, region_prefix: str | None = None
+) -> list[str]:
     sub = t.subscription
-    stmt = unscoped(
-        select(sub.c.msisdn).where(sub.c.state == "active").order_by(sub.c.msisdn), "demo"
-    )
+    stmt = select(sub.c.msisdn).where(sub.c.state == "active").order_by(sub.c.msisdn)
+    if mvno_id is not None:
+        stmt = stmt.where(sub.c.mvno_id == mvno_id)
+    if region_prefix is not None:
+        stmt = stmt.where(sub.c.region_code.startswith(region_prefix))
     with db.read() as conn:
-        return list(conn.execute(stmt).scalars())
+        return list(conn.execute(unscoped(stmt, "demo")).scalars())
+
+
+def lines_of(db: Database, mvno_id: uuid.UUID, region_prefix: str | None = None) -> list[str]:
+    """The MVNO's lines in service (in a region, by its code's prefix: "44" for Guangdong)."""
+    return _live_lines(db, mvno_id, region_prefix)
 
 
 def open_tickets(
-    db: Database, outlets: list[uuid.UUID], rng: random.Random, count: int, tag: str
+    db: Database,
+    outlets: list[uuid.UUID],
+    rng: random.Random,
+    count: int,
+    tag: str,
+    *,
+    among: list[str] | None = None,
 ) -> int:
-    """`count` tickets opened at random outlets for random lines in service (any brand)."""
-    lines = _live_lines(db)
+    """`count` tickets opened at random outlets for random lines in service (any brand, or
+    `among` these numbers)."""
+    lines = among if among is not None else _live_lines(db)
     if not lines or not outlets:
         return 0
     opened = 0

@@ -76,6 +76,7 @@ PROVINCES_PER_MVNO = 4
 OUTLETS_PER_CITY = 2
 OUTLETS_PER_MVNO = PROVINCES_PER_MVNO * OUTLETS_PER_CITY
 TICKETS_PER_DAY = 12
+TICKETS_TODAY = 6  # per demo care team, left open
 
 # (province code, prefecture code, province name, city name)
 REGIONS = [
@@ -149,6 +150,15 @@ def _care(db: Database, world: World, rng: random.Random) -> None:
                 db, world.outlets, rng, TICKETS_PER_DAY, f"seed-{days_ago}"
             )
             demo_care.work_tickets(db, rng, share=0.6)
+    # Today's new work for the demo's agents: 星河移动's customers in Guangdong (the agent's
+    # team) and elsewhere (its own desk).
+    xinghe = world.mvnos[first]
+    guangdong = demo_care.lines_of(db, xinghe, world.care_partner[1][:2])
+    elsewhere = sorted(set(demo_care.lines_of(db, xinghe)) - set(guangdong))
+    for tag, among in (("gd", guangdong), ("desk", elsewhere)):
+        world.tickets += demo_care.open_tickets(
+            db, world.outlets, rng, TICKETS_TODAY, f"seed-today-{tag}", among=among
+        )
 
 
 def _settle_ended_months(db: Database, start: datetime, now: datetime) -> list[str]:
