@@ -90,6 +90,12 @@ def test_the_queue_is_the_agents_teams_and_a_foreign_ticket_is_404(cw: CareWorld
         assert forged.status_code == 404
     with site.visitor("clerk") as v:  # not a care agent: the page is refused
         assert v.get("/care").status_code == 403
+    with site.visitor("partner") as v:  # P1's administrator: its own team's queue
+        assert v.get("/care/tickets/x").status_code == 404
+        home = v.get("/home")
+        assert home.headers["location"] == "/partner"  # still lands on the partner's page
+        assert ticket_ids(v.get("/care").text) == {cw.public("p1")}
+        assert v.get(f"/care/tickets/{cw.public('a')}").status_code == 404
 
 
 def test_a_sim_replacement_from_the_ticket_changes_the_lines_card(cw: CareWorld) -> None:

@@ -24,7 +24,7 @@ from openmvne.domain.access import Actor
 from openmvne.domain.care import MOVES, TicketAction, TicketStatus
 from openmvne.domain.identity import EvidenceSource, IdType
 from openmvne.domain.ledger import check_amount
-from openmvne.domain.parties import OrgKind
+from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import DomainError, InvalidInput, NotFound
 from openmvne.services import care, care_actions, care_teams, catalog
 from openmvne.services import subscriber_orders as orders
@@ -94,10 +94,15 @@ def _ticket_id(public: str) -> uuid.UUID:
 
 
 def my_teams(request: Request, actor: Actor) -> list[dict[str, Any]]:
-    """The care teams the agent is a member of, among those the scope sees."""
+    """The teams whose queue the caller works, among those the scope sees: an agent's own
+    teams; for a partner's administrator, every team its organisation runs."""
     teams, _ = care_teams.list_teams(database(request), actor, {}, 0, SHOWN)
+    runs_teams = actor.has(Role.PARTNER_ADMIN)
     return [
-        team for team in teams if any(member["id"] == actor.user_id for member in team["members"])
+        team
+        for team in teams
+        if any(member["id"] == actor.user_id for member in team["members"])
+        or (runs_teams and team["owner_party_id"] == actor.party_id)
     ]
 
 

@@ -56,8 +56,9 @@ PAGES: dict[str, tuple[str, tuple[Role, ...]]] = {
     "/mvno/price-lists": ("mvnoadmin.nav.price_lists", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
     "/mvno/care": ("mvnoadmin.nav.care", (Role.MVNO_ADMIN, Role.PLATFORM_ADMIN)),
     "/me": ("nav.me", (Role.SUBSCRIBER,)),
-    "/care": ("care.nav", (Role.CARE_AGENT,)),
     "/partner": ("partner.nav", (Role.PARTNER_ADMIN,)),
+    # A partner's administrator also sees its care teams' queue (issue: the partner's pages).
+    "/care": ("care.nav", (Role.CARE_AGENT, Role.PARTNER_ADMIN)),
     "/me/tickets": ("self.nav.tickets", (Role.SUBSCRIBER,)),
 }
 PUBLIC_NAV = (("/lookup", "nav.lookup"),)
