@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 from openmvne import ids
 from openmvne.domain.access import Actor
 from openmvne.domain.catalog import UnitRates
+from openmvne.domain.channels import ChannelLevel
 from openmvne.errors import DomainError
 from openmvne.services import catalog
 from tests.api.test_conventions import assert_problem
 from tests.catalog_world import POOL, CatalogWorld, build_catalog, price_list
 from tests.conftest import Backend
-from tests.world import auth_header
+from tests.world import auth_header, grant
 
 TMF = "/tmf-api/productCatalogManagement/v4"
 V1 = "/openmvne/v1"
@@ -370,3 +371,25 @@ def test_commission_scheme_with_recharge_and_activation_amounts(
     assert http.get(url, headers=mvno).json()["activationFen"] == {"national": 4000, "outlet": 2000}
     other = http.put(url, headers=auth_header(w, "mvno2Admin"), json=body)
     assert other.status_code == 404
+
+
+def test_a_partner_of_two_mvnos_designs_under_the_plans_mvno(
+    http: httpx.Client, cw: CatalogWorld, backend: Backend
+) -> None:
+    """Without a designerId, a partner authorised by two MVNOs designs under its channel in
+    the base plan's MVNO; naming the other channel still refuses the plan."""
+    w = cw.w
+    second = grant(backend.db, w.op, w.org["m2"], w.org["p1"], ChannelLevel.NATIONAL, None, None)
+    partner = auth_header(w, "partnerAdmin")
+    body = {"name": "双品牌卡", "baseOfferingId": pub(cw, "plan"), "addonIds": [], "priceFen": 9000}
+    made = http.post(f"{V1}/packageDesigns", headers=partner, json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["mvnoId"] == ids.to_public("organization", w.org["m1"])
+    assert made.json()["designerId"] == ids.to_public("channel_authorisation", w.auth["a_p1"])
+    named = {**body, "designerId": ids.to_public("channel_authorisation", second)}
+    assert_problem(http.post(f"{V1}/packageDesigns", headers=partner, json=named), 404, "not_found")
+    unknown = {**body, "baseOfferingId": ids.to_public("product_offering", ids.new_id())}
+    refused = assert_problem(
+        http.post(f"{V1}/packageDesigns", headers=partner, json=unknown), 400, "designer_required"
+    )
+    assert refused["field"] == "designerId"

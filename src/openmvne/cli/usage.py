@@ -37,7 +37,7 @@ def _summary(result: usage.BatchResult, seconds: float) -> None:
         ("rejected", f"{result.rejected:,}"
          + (f" ({', '.join(f'{k} {v}' for k, v in result.reasons.most_common())})"
             if result.reasons else "")),
-        ("of a settled month", f"{result.late:,} (rated in the next open month)"),
+        ("late", f"{result.late:,} (of a settled month: billed in the next open one)"),
         ("lines charged", f"{result.lines:,}"),
         ("charges", f"{fen.format_fen(result.charged_fen)} yuan"),
         ("unpaid (lines in arrears)", f"{fen.format_fen(result.unpaid_fen)} yuan"),

@@ -15,9 +15,11 @@ from sqlalchemy import select
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.demo.subscribers import clerk, lines_in
 from openmvne.domain.access import Actor
 from openmvne.domain.care import TicketStatus, TicketType
 from openmvne.domain.parties import OrgKind, Role
+from openmvne.domain.subscribers import LineState
 from openmvne.errors import DomainError
 from openmvne.services import care, care_teams
 from openmvne.services.care import TicketRequest
@@ -32,10 +34,6 @@ COMPLAINTS: list[tuple[TicketType, str, int, str]] = [
     (TicketType.SIM_REPLACEMENT, "major", 1, "手机丢失，申请补卡"),
     (TicketType.COMPLAINT, "minor", 1, "客服热线一直打不通"),
 ]
-
-
-def _clerk(outlet: uuid.UUID) -> Actor:
-    return Actor(None, "demo-clerk", outlet, OrgKind.OUTLET, frozenset({Role.OUTLET_CLERK}))
 
 
 def _desk(mvno: uuid.UUID) -> Actor:
@@ -75,24 +73,6 @@ def seed_teams(
     return teams
 
 
-def _live_lines(
-    db: Database, mvno_id: uuid.UUID | None = None, region_prefix: str | None = None
-) -> list[str]:
-    sub = t.subscription
-    stmt = select(sub.c.msisdn).where(sub.c.state == "active").order_by(sub.c.msisdn)
-    if mvno_id is not None:
-        stmt = stmt.where(sub.c.mvno_id == mvno_id)
-    if region_prefix is not None:
-        stmt = stmt.where(sub.c.region_code.startswith(region_prefix))
-    with db.read() as conn:
-        return list(conn.execute(unscoped(stmt, "demo")).scalars())
-
-
-def lines_of(db: Database, mvno_id: uuid.UUID, region_prefix: str | None = None) -> list[str]:
-    """The MVNO's lines in service (in a region, by its code's prefix: "44" for Guangdong)."""
-    return _live_lines(db, mvno_id, region_prefix)
-
-
 def open_tickets(
     db: Database,
     outlets: list[uuid.UUID],
@@ -104,7 +84,7 @@ def open_tickets(
 ) -> int:
     """`count` tickets opened at random outlets for random lines in service (any brand, or
     `among` these numbers)."""
-    lines = among if among is not None else _live_lines(db)
+    lines = among if among is not None else lines_in(db, LineState.ACTIVE)
     if not lines or not outlets:
         return 0
     opened = 0
@@ -116,7 +96,7 @@ def open_tickets(
         )
         try:
             care.open_ticket(
-                db, _clerk(rng.choice(outlets)), request, idempotency_key=f"demo-ticket-{tag}-{n}"
+                db, clerk(rng.choice(outlets)), request, idempotency_key=f"demo-ticket-{tag}-{n}"
             )
             opened += 1
         except DomainError:

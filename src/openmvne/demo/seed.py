@@ -29,6 +29,7 @@ from openmvne.domain.channels import ChannelLevel, Transition
 from openmvne.domain.numbers import BLOCK_SIZE, HostNetwork, NumberRange
 from openmvne.domain.parties import OrgKind, PartnerType, Role
 from openmvne.domain.sims import CardLine, make_iccid
+from openmvne.domain.subscribers import LineState
 from openmvne.money import parse_rate_fen
 from openmvne.network import wiring
 from openmvne.network.provisioning import HostProvisioning
@@ -153,8 +154,11 @@ def _care(db: Database, world: World, rng: random.Random) -> None:
     # Today's new work for the demo's agents: 星河移动's customers in Guangdong (the agent's
     # team) and elsewhere (its own desk).
     xinghe = world.mvnos[first]
-    guangdong = demo_care.lines_of(db, xinghe, world.care_partner[1][:2])
-    elsewhere = sorted(set(demo_care.lines_of(db, xinghe)) - set(guangdong))
+    live = LineState.ACTIVE
+    guangdong = demo_subscribers.lines_in(
+        db, live, mvno_id=xinghe, region_prefix=world.care_partner[1][:2]
+    )
+    elsewhere = sorted(set(demo_subscribers.lines_in(db, live, mvno_id=xinghe)) - set(guangdong))
     for tag, among in (("gd", guangdong), ("desk", elsewhere)):
         world.tickets += demo_care.open_tickets(
             db, world.outlets, rng, TICKETS_TODAY, f"seed-today-{tag}", among=among
@@ -559,12 +563,7 @@ def _recharges(
 
 def _some_live_lines(db: Database, rng: random.Random) -> list[str]:
     """A sample of the lines in service, for the demo's cross-brand recharges."""
-    sub = t.subscription
-    stmt = unscoped(
-        select(sub.c.msisdn).where(sub.c.state == "active").order_by(sub.c.msisdn), "demo"
-    )
-    with db.read() as conn:
-        lines = list(conn.execute(stmt).scalars().all())
+    lines = demo_subscribers.lines_in(db, LineState.ACTIVE)
     return rng.sample(lines, min(len(lines), 60))
 
 

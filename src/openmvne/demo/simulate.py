@@ -42,23 +42,13 @@ from openmvne.services import (
 SALES_PER_MVNO_PER_DAY = 3
 
 
-def _lines_in(db: Database, *states: LineState) -> list[str]:
-    sub = t.subscription
-    stmt = unscoped(
-        select(sub.c.msisdn)
-        .where(sub.c.state.in_([s.value for s in states]))
-        .order_by(sub.c.msisdn),
-        "demo",
-    )
-    with db.read() as conn:
-        return list(conn.execute(stmt).scalars())
-
-
 def _recharged_today(db: Database, rng: random.Random) -> list[str]:
     """Who tops up today: one in 25 of the lines in service, and a third of those barred
     for arrears (people recharge when their phone stops working)."""
-    active = _lines_in(db, LineState.ACTIVE)
-    barred = _lines_in(db, LineState.ARREARS_OUT_BARRED, LineState.ARREARS_BOTH_BARRED)
+    active = demo_subscribers.lines_in(db, LineState.ACTIVE)
+    barred = demo_subscribers.lines_in(
+        db, LineState.ARREARS_OUT_BARRED, LineState.ARREARS_BOTH_BARRED
+    )
     return rng.sample(active, len(active) // 25) + rng.sample(barred, len(barred) // 3)
 
 
@@ -88,7 +78,7 @@ def simulate(
         at = start + timedelta(days=day)
         with clock.frozen(at):
             yesterday = local_date(at) - timedelta(days=1)
-            lines = _lines_in(db, LineState.ACTIVE)
+            lines = demo_subscribers.lines_in(db, LineState.ACTIVE)
             if lines:
                 table = usage_generate.generate(
                     lines, days=1, start=yesterday, seed=seed * 1000 + day,

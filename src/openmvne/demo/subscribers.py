@@ -25,7 +25,7 @@ from openmvne.domain.catalog import OfferKind
 from openmvne.domain.identity import ric_check_char
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.sims import CardLine, make_iccid
-from openmvne.domain.subscribers import local_date
+from openmvne.domain.subscribers import LineState, local_date
 from openmvne.errors import DomainError
 from openmvne.network.provisioning import HostProvisioning
 from openmvne.services import (
@@ -58,7 +58,29 @@ class Outlet:
     block: str  # the block its province agent may sell
 
 
-def _clerk(outlet: uuid.UUID) -> Actor:
+def lines_in(
+    db: Database,
+    *states: LineState,
+    mvno_id: uuid.UUID | None = None,
+    region_prefix: str | None = None,
+) -> list[str]:
+    """The numbers of the lines in these states (of an MVNO, in a region by its code's
+    prefix: "44" is Guangdong), in number order: what the demo acts on, reproducibly."""
+    sub = t.subscription
+    stmt = (
+        select(sub.c.msisdn)
+        .where(sub.c.state.in_([s.value for s in states]))
+        .order_by(sub.c.msisdn)
+    )
+    if mvno_id is not None:
+        stmt = stmt.where(sub.c.mvno_id == mvno_id)
+    if region_prefix is not None:
+        stmt = stmt.where(sub.c.region_code.startswith(region_prefix))
+    with db.read() as conn:
+        return list(conn.execute(unscoped(stmt, "demo")).scalars())
+
+
+def clerk(outlet: uuid.UUID) -> Actor:
     return Actor(None, "demo-clerk", outlet, OrgKind.OUTLET, frozenset({Role.OUTLET_CLERK}))
 
 
@@ -165,14 +187,14 @@ def populate(
         )
         plans = [o for o in offers if o["kind"] in (OfferKind.PLAN.value, OfferKind.PAYG.value)]
         for outlet in outlets:
-            clerk = _clerk(outlet.party_id)
+            seller = clerk(outlet.party_id)
             for iccid in cards[outlet.party_id][:per_outlet]:  # the spares stay on the shelf
                 id_number, family, given = people[rng.randrange(len(people))]
                 holder = Identity(
                     "residentId", id_number, given, family, date(2036, 1, 1), "reader",
                     f"reader-{outlet.city}",
                 )  # fmt: skip
-                line = _sell_one(db, clerk, outlet, iccid, rng.choice(plans), holder, rng)
+                line = _sell_one(db, seller, outlet, iccid, rng.choice(plans), holder, rng)
                 if line is not None:
                     sold.append((line, holder))
                 if progress is not None:
@@ -209,7 +231,7 @@ def sell_more(db: Database, op: Actor, rng: random.Random, per_mvno: int, tag: s
                 "residentId", id_number, given, family, date(2036, 1, 1), "reader",
                 f"reader-{outlet.city}",
             )  # fmt: skip
-            sold = _sell_one(db, _clerk(outlet.party_id), outlet, iccid, rng.choice(plans),
+            sold = _sell_one(db, clerk(outlet.party_id), outlet, iccid, rng.choice(plans),
                              holder, rng, key=f"demo-sale-{tag}")  # fmt: skip
             done["sold" if sold else "refused"] += 1
     return done
@@ -322,17 +344,7 @@ def _exhaust(db: Database, op: Actor, msisdn: str) -> None:
 
 def usage_history(db: Database, start: datetime, now: datetime, seed: int) -> dict[str, int]:
     """The days since `start` of usage for every active line, rated as one batch."""
-    with db.read() as conn:
-        lines = list(
-            conn.execute(
-                unscoped(
-                    select(t.subscription.c.msisdn)
-                    .where(t.subscription.c.state == "active")
-                    .order_by(t.subscription.c.msisdn),
-                    "demo",
-                )
-            ).scalars()
-        )
+    lines = lines_in(db, LineState.ACTIVE)
     first = local_date(start) + timedelta(days=1)  # the first whole day after the sales
     days = (local_date(now) - first).days
     if not lines or days <= 0:

@@ -576,8 +576,14 @@ def offer_cost(
 # --- partner package designs ----------------------------------------------------------------------
 
 
-def _designer(conn: Connection, actor: Actor, designer_id: uuid.UUID | None) -> dict[str, Any]:
-    """The partner's own approved authorisation the package is designed under."""
+def _designer(
+    conn: Connection,
+    actor: Actor,
+    designer_id: uuid.UUID | None,
+    base_offering_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The partner's own approved authorisation the package is designed under: the one named,
+    else its channel in the MVNO of the base plan (a partner may work for several MVNOs)."""
     if actor.scope.kind is not ScopeKind.CHANNEL:
         raise Forbidden("packages are designed by partners", code="role_required")
     actor.require(Role.PARTNER_ADMIN, action="design a package")
@@ -587,6 +593,12 @@ def _designer(conn: Connection, actor: Actor, designer_id: uuid.UUID | None) -> 
     if designer_id is not None:
         stmt = stmt.where(ca.c.id == designer_id)
     rows = conn.execute(scoped(stmt, ca, actor.scope)).mappings().all()
+    if designer_id is None and len(rows) > 1 and base_offering_id is not None:
+        plans_mvno = conn.execute(
+            unscoped(select(po.c.mvno_id).where(po.c.id == base_offering_id), "the plan's MVNO")
+        ).scalar()
+        # An unknown plan narrows nothing: _composable then says what is wrong with it.
+        rows = [r for r in rows if r["mvno_id"] == plans_mvno] or rows
     if len(rows) != 1:
         raise InvalidInput(
             "name the channel (designerId) you design under"
@@ -619,6 +631,23 @@ def _composable(
     return offer
 
 
+def _checked_parts(
+    conn: Connection,
+    actor: Actor,
+    designer_id: uuid.UUID | None,
+    base_offering_id: uuid.UUID,
+    addon_ids: list[uuid.UUID],
+) -> dict[str, Any]:
+    """The designer's authorisation, once the base plan and add-ons are found composable in
+    its MVNO."""
+    designer = _designer(conn, actor, designer_id, base_offering_id)
+    mvno_id = designer["mvno_id"]
+    _composable(conn, actor, mvno_id, base_offering_id, "baseOfferingId", addon=False)
+    for i, addon in enumerate(addon_ids):
+        _composable(conn, actor, mvno_id, addon, f"addonIds.{i}", addon=True)
+    return designer
+
+
 def create_design(
     db: Database,
     actor: Actor,
@@ -631,11 +660,8 @@ def create_design(
 ) -> dict[str, Any]:
     rules.require_fen(price_fen, "priceFen")
     with db.write() as conn:
-        designer = _designer(conn, actor, designer_id)
+        designer = _checked_parts(conn, actor, designer_id, base_offering_id, addon_ids)
         mvno_id = designer["mvno_id"]
-        _composable(conn, actor, mvno_id, base_offering_id, "baseOfferingId", addon=False)
-        for i, addon in enumerate(addon_ids):
-            _composable(conn, actor, mvno_id, addon, f"addonIds.{i}", addon=True)
         now = clock.now()
         row: dict[str, Any] = {
             "id": ids.new_id(),
@@ -677,13 +703,9 @@ def preview_design(
     nothing is saved (the portal's designer shows it while the partner composes)."""
     rules.require_fen(price_fen, "priceFen")
     with db.read() as conn:
-        designer = _designer(conn, actor, designer_id)
-        mvno_id = designer["mvno_id"]
-        _composable(conn, actor, mvno_id, base_offering_id, "baseOfferingId", addon=False)
-        for i, addon in enumerate(addon_ids):
-            _composable(conn, actor, mvno_id, addon, f"addonIds.{i}", addon=True)
+        designer = _checked_parts(conn, actor, designer_id, base_offering_id, addon_ids)
         design = {
-            "mvno_id": mvno_id,
+            "mvno_id": designer["mvno_id"],
             "designer_id": designer["id"],
             "base_offering_id": base_offering_id,
             "addon_ids": [str(a) for a in addon_ids],

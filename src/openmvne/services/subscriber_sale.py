@@ -257,6 +257,16 @@ def _card(
     return dict(row)
 
 
+def check_card(db: Database, actor: Actor, msisdn: str, iccid: str) -> dict[str, Any]:
+    """The sale's card checks on their own, for a seller's step-by-step form: the card is on
+    the calling outlet's shelf and may be sold with this number. Nothing is written; `sell`
+    checks it all again."""
+    actor.require(Role.OUTLET_CLERK, action="sell a line")
+    m = parse_msisdn(msisdn)
+    with db.read() as conn:
+        return _card(conn, actor.party_id, iccid, m, _number(conn, m))
+
+
 def _individual(
     conn: Connection,
     actor: Actor,

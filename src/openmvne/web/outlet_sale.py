@@ -41,7 +41,6 @@ from openmvne.domain.access import Actor
 from openmvne.domain.catalog import OfferKind
 from openmvne.domain.identity import EvidenceSource, IdType
 from openmvne.domain.patterns import compile_pattern
-from openmvne.domain.sims import CardState
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
 from openmvne.services import (
@@ -49,8 +48,8 @@ from openmvne.services import (
     money,
     number_lifecycle,
     number_search,
-    sims,
     subscriber_orders,
+    subscriber_sale,
 )
 from openmvne.services.subscriber_sale import Identity, SaleRequest, checked_identity, sell
 from openmvne.web import i18n
@@ -441,32 +440,6 @@ def _restart(request: Request, actor: Actor, held: Held, exc: DomainError) -> HT
     return show_step(request, actor, held, "card", Draft(), errors=errors)
 
 
-def check_card(request: Request, actor: Actor, held: Held, iccid: str) -> dict[str, Any]:
-    """The card is on this outlet's shelf, unsold, of the number's MVNO (the sale checks its
-    host network and region again)."""
-    try:
-        card = sims.get_card(database(request), actor.scope, iccid)
-    except NotFound:
-        card = None
-    if card is None or card["holder_party_id"] != actor.party_id:
-        raise NotFound(
-            "that card is not in this outlet's stock", code="card_not_held", field="iccid"
-        )
-    if card["state"] != CardState.IN_STOCK.value:
-        raise Conflict(f"the card is {card['state']}", code="card_not_in_stock", field="iccid")
-    if card["mvno_id"] != held.mvno_id:
-        raise RuleViolation(
-            "the card belongs to another MVNO", code="card_of_another_mvno", field="iccid"
-        )
-    if card["msisdn"] is not None and card["msisdn"] != held.msisdn:
-        raise RuleViolation(
-            "the card is pre-bound to another number",
-            code="card_bound_to_another_number",
-            field="iccid",
-        )
-    return card
-
-
 @router.post("/outlet/sale/{rsv}/card", response_class=HTMLResponse)
 def sale_card(rsv: str, request: Request, actor: Actor = Depends(clerk)) -> HTMLResponse:
     held = held_of(request, actor, rsv)
@@ -481,7 +454,7 @@ def sale_card(rsv: str, request: Request, actor: Actor = Depends(clerk)) -> HTML
         errors = {"iccid": t("error.required")}
         return show_step(request, actor, held, "card", draft, values=values, errors=errors)
     try:
-        card = check_card(request, actor, held, iccid)
+        card = subscriber_sale.check_card(database(request), actor, held.msisdn, iccid)
     except DomainError as exc:
         errors = place(t, exc, SALE_FIELDS)
         return show_step(request, actor, held, "card", draft, values=values, errors=errors)

@@ -294,26 +294,6 @@ def _parsed(values: dict[str, Any]) -> tuple[uuid.UUID, list[uuid.UUID], int]:
     return base, addons, price
 
 
-def _designer_of(request: Request, actor: Actor, base: uuid.UUID) -> uuid.UUID | None:
-    """The partner's own approved channel in the MVNO of the chosen plan (a partner works for
-    several MVNOs: the package is designed under that MVNO's licence). None: let the service
-    say what is wrong (e.g. a plan the partner may not compose from)."""
-    db = database(request)
-    try:
-        offer = catalog.get_offer(db, actor.scope, base)
-    except DomainError:
-        return None
-    for row in channels.list_authorisations(db, actor.scope, {}, 0, SHOWN)[0]:
-        if (
-            row["party_id"] == actor.party_id
-            and row["mvno_id"] == offer["mvno_id"]
-            and row["status"] == AuthorisationStatus.APPROVED.value
-        ):
-            found: uuid.UUID = row["id"]
-            return found
-    return None
-
-
 def _preview(request: Request, actor: Actor, values: dict[str, Any]) -> CostChain:
     base, addons, price = _parsed(values)
     return catalog.preview_design(
@@ -322,7 +302,6 @@ def _preview(request: Request, actor: Actor, values: dict[str, Any]) -> CostChai
         base_offering_id=base,
         addon_ids=addons,
         price_fen=price,
-        designer_id=_designer_of(request, actor, base),
     )
 
 
@@ -476,7 +455,6 @@ def design_submit(request: Request, actor: Actor = Depends(partner)) -> HTMLResp
                     base_offering_id=base,
                     addon_ids=addons,
                     price_fen=price,
-                    designer_id=_designer_of(request, actor, base),
                 )
                 catalog.decide_design(db, actor, design["id"], "submit")
         except DomainError as exc:
