@@ -19,7 +19,6 @@ bare = Table("bare_row", metadata, Column("id", String(32), primary_key=True))
 
 def make_app(url: str) -> FastAPI:
     db = Database(url)
-    metadata.create_all(db.engine)
     app = FastAPI()
 
     @app.post("/bare", status_code=201)
@@ -32,9 +31,18 @@ def make_app(url: str) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    return make_app(os.environ["OPENMVNE_DATABASE_URL"])
+
+
 if __name__ == "__main__":
+    made = Database(os.environ["OPENMVNE_DATABASE_URL"])
+    metadata.create_all(made.engine)  # once, before the worker processes start
+    made.dispose()
     uvicorn.run(
-        make_app(os.environ["OPENMVNE_DATABASE_URL"]),
+        "benchmarks.bare_app:app_from_environment",
+        factory=True,
+        workers=int(sys.argv[2]) if len(sys.argv) > 2 else 1,
         host="127.0.0.1",
         port=int(sys.argv[1]),
         log_level="warning",

@@ -1,22 +1,21 @@
-"""Online charging through the HTTP API: reserve/terminate pairs (CCR-I then CCR-T), 32 in
-flight, against the baseline of the bare insert-one-row endpoint (benchmarks/bare_app.py) in
-the same run. 1,000 lines with money (bulk-made as in bench_usage). SQLite always;
-PostgreSQL too when OPENMVNE_BENCH_POSTGRES_URL names an empty database."""
+"""Online charging through the HTTP API: reserve/terminate pairs (CCR-I then CCR-T), driven
+by wrk (32 connections, on the same 2 cores), against the baseline of the bare
+insert-one-row endpoint (benchmarks/bare_app.py) in the same run. 1,000 lines with money
+(bulk-made as in bench_usage). SQLite always; PostgreSQL too when OPENMVNE_BENCH_POSTGRES_URL
+names an empty database."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-PAIRS = int(os.environ.get("OPENMVNE_BENCH_CHARGING_PAIRS", "2000"))
+SECONDS = 10
 IN_FLIGHT = 32
 
 
@@ -51,42 +50,72 @@ def _orgs(db: Any) -> list[tuple[Any, str]]:
         return [tuple(r) for r in conn.execute(unscoped(select(o.c.id, o.c.kind), "bench"))]
 
 
-async def _pairs(base: str, token: str, lines: list[str]) -> tuple[float, float]:
-    latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(PAIRS):
-        queue.put_nowait(i)
-    auth = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=IN_FLIGHT), timeout=30) as c:
+# wrk's Lua: a connection opens a session (CCR-I) unless a session whose CCR-I has been
+# answered waits for its CCR-T; so every terminate follows its own initial request.
+WRK_SCRIPT = """
+local counter, ended, refused = 0, 0, 0
+local opened = {}
+local threads = {}
+local lines = {LINES}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  prefix = args[1] or "s"
+end
+function request()
+  if #opened > 0 then
+    local id = table.remove(opened, 1)
+    return wrk.format("POST", "/openmvne/v1/chargingSessions/" .. id .. "/terminate", nil,
+      '{"requestNumber":1,"usedUnits":61}')
+  end
+  counter = counter + 1
+  local id = prefix .. "-" .. tid .. "-" .. counter
+  local line = lines[(counter * 7 + tid) % #lines + 1]
+  return wrk.format("POST", "/openmvne/v1/chargingSessions", nil,
+    '{"sessionId":"' .. id .. '","msisdn":"' .. line ..
+    '","serviceType":"voice","requestedUnits":120}')
+end
+function response(status, headers, body)
+  if status == 201 then
+    table.insert(opened, string.match(body, '"sessionId":%s*"([^"]+)"'))
+  elseif status == 200 then
+    ended = ended + 1
+  else
+    refused = refused + 1
+  end
+end
+function done(summary, latency, requests)
+  local pairs_done, bad = 0, 0
+  for _, thread in ipairs(threads) do
+    pairs_done = pairs_done + thread:get("ended")
+    bad = bad + thread:get("refused")
+  end
+  io.write(string.format('{"requests":%d,"pairs":%d,"refused":%d,"seconds":%f,' ..
+    '"p50_us":%d,"p99_us":%d,"socket_errors":%d}\\n',
+    summary.requests, pairs_done, bad, summary.duration / 1e6, latency:percentile(50),
+    latency:percentile(99), summary.errors.connect + summary.errors.read +
+    summary.errors.write + summary.errors.timeout))
+end
+"""
 
-        async def worker() -> None:
-            while not queue.empty():
-                i = queue.get_nowait()
-                started = time.perf_counter()
-                opened = await c.post(
-                    f"{base}/openmvne/v1/chargingSessions",
-                    headers=auth,
-                    json={"sessionId": f"b{i}", "msisdn": lines[i % len(lines)],
-                          "serviceType": "voice", "requestedUnits": 120},
-                )  # fmt: skip
-                assert opened.status_code == 201, opened.text
-                ended = await c.post(
-                    f"{base}/openmvne/v1/chargingSessions/b{i}/terminate",
-                    headers=auth,
-                    json={"requestNumber": 1, "usedUnits": 61},
-                )
-                assert ended.status_code == 200, ended.text
-                latencies.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return PAIRS / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
+def _pairs(base: str, token: str, lines: list[str], prefix: str, seconds: int) -> dict[str, Any]:
+    script_text = WRK_SCRIPT.replace("{LINES}", "{" + ",".join(f'"{m}"' for m in lines) + "}")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(script_text)
+    command = ["wrk", "-t2", f"-c{IN_FLIGHT}", f"-d{seconds}s", "-s", script.name]
+    command += ["-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
+    command += [base, "--", prefix]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    Path(script.name).unlink()
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
 
 
 def _measure(label: str, url: str) -> None:
-    from benchmarks.bench_money import _load, _port, _wait
+    from benchmarks.bench_money import _port, _wait, _wrk
 
     token, lines = _world(url)
     env = {**os.environ, "OPENMVNE_DATABASE_URL": url, "OPENMVNE_LOG_LEVEL": "WARNING"}
@@ -103,21 +132,35 @@ def _measure(label: str, url: str) -> None:
     try:
         _wait(ours_port)
         _wait(bare_port)
-        rate, p99 = asyncio.run(_pairs(f"http://127.0.0.1:{ours_port}", token, lines))
-        base_rate, base_p99 = asyncio.run(
-            _load(f"http://127.0.0.1:{bare_port}/bare", lambda i: ({}, {}))
-        )
-        print(
-            f"[{label}] reserve/terminate pairs over HTTP: {rate:,.0f}/s, p99 {p99:.0f} ms per "
-            f"pair; baseline bare insert endpoint {base_rate:,.0f} requests/s, p99 "
-            f"{base_p99:.0f} ms; ratio (pairs are two requests) {2 * rate / base_rate:.2f}"
-        )
+        base = f"http://127.0.0.1:{ours_port}"
+        _pairs(base, token, lines, "warm", 2)
+        ours_run = _pairs(base, token, lines, "run", SECONDS)
+        bare_url = f"http://127.0.0.1:{bare_port}/bare"
+        _wrk(bare_url, {}, ["warm", ""], 2, IN_FLIGHT)
+        bare_run = _wrk(bare_url, {}, ["run", ""], SECONDS, IN_FLIGHT)
     finally:
-        ours.kill()
-        bare.kill()
+        ours.terminate()
+        bare.terminate()
+        ours.wait(10)
+        bare.wait(10)
+    if ours_run["refused"] or ours_run["socket_errors"] or ours_run["pairs"] == 0:
+        raise RuntimeError(f"charging: {ours_run}")
+    rate = ours_run["pairs"] / ours_run["seconds"]
+    base_rate = bare_run["requests"] / bare_run["seconds"]
+    print(
+        f"[{label}] reserve/terminate pairs over HTTP: {rate:,.0f}/s "
+        f"({ours_run['requests'] / ours_run['seconds']:,.0f} requests/s), per request p50 "
+        f"{ours_run['p50_us'] / 1000:.1f} ms, p99 {ours_run['p99_us'] / 1000:.1f} ms; baseline "
+        f"bare insert endpoint {base_rate:,.0f} requests/s, p99 "
+        f"{bare_run['p99_us'] / 1000:.1f} ms; ratio (pairs are two requests) "
+        f"{2 * rate / base_rate:.2f}"
+    )
 
 
 def run() -> None:
+    if shutil.which("wrk") is None:
+        print("bench_charging needs wrk (apt-get install wrk): skipped")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         _measure("SQLite", f"sqlite:///{Path(tmp) / 'charging.db'}")
     pg = os.environ.get("OPENMVNE_BENCH_POSTGRES_URL")

@@ -1,14 +1,16 @@
 """Recharges through the HTTP API, durable and idempotent (each with its own key), against
 the baseline of a bare insert-one-row endpoint on the same stack and database, measured in
-the same run with the same client: 64 requests in flight from one asyncio client.
+the same run with the same client: wrk (2 threads, 64 connections, a fresh key per request)
+on the same 2 cores as the server, with 1 and with 2 server processes.
 
 SQLite always; PostgreSQL too when OPENMVNE_BENCH_POSTGRES_URL names an empty database.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,8 +21,9 @@ from typing import Any
 
 import httpx
 
-REQUESTS = 2000
-IN_FLIGHT = 64
+SECONDS = 10
+IN_FLIGHT = 64  # a busy outlet network's worth of concurrent recharges
+LIGHT = 8  # the same server at a lighter load: what latency is when the server is not queueing
 
 
 def _port() -> int:
@@ -80,44 +83,88 @@ def _world(url: str) -> tuple[str, str]:
     return token, line
 
 
-async def _load(url: str, make: Any) -> tuple[float, float]:
-    """Requests per second and p99 latency (ms) for REQUESTS requests, IN_FLIGHT at a time."""
-    latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(REQUESTS):
-        queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=IN_FLIGHT)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+# wrk's Lua: every request carries a fresh idempotency key and order number (thread id and
+# counter), and the summary comes back as one JSON line.
+WRK_SCRIPT = """
+local counter = 0  -- tid is a global, set per thread in setup()
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  prefix = args[1] or "k"
+  msisdn = args[2] or ""
+end
+function request()
+  counter = counter + 1
+  local key = prefix .. "-" .. tid .. "-" .. counter
+  local body = '{"msisdn":"' .. msisdn .. '","amountFen":100,"channelOrderNumber":"' .. key .. '"}'
+  wrk.headers["Idempotency-Key"] = key
+  return wrk.format("POST", nil, nil, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format('{"requests":%d,"seconds":%f,"p50_us":%d,"p99_us":%d,' ..
+    '"status_errors":%d,"socket_errors":%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+    summary.errors.status, summary.errors.connect + summary.errors.read +
+    summary.errors.write + summary.errors.timeout))
+end
+"""
 
-        async def worker() -> None:
-            while not queue.empty():
-                i = queue.get_nowait()
-                headers, body = make(i)
-                started = time.perf_counter()
-                r = await client.post(url, headers=headers, json=body)
-                latencies.append(time.perf_counter() - started)
-                assert r.status_code == 201, r.text
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return REQUESTS / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
+def _wrk(
+    url: str, headers: dict[str, str], args: list[str], seconds: int, in_flight: int = 64
+) -> dict[str, Any]:
+    """Run wrk (2 threads, `in_flight` connections) against url; its JSON summary."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    command = ["wrk", "-t2", f"-c{in_flight}", f"-d{seconds}s", "-s", script.name]
+    command += [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+    command += ["-H", "Content-Type: application/json", url, "--", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    Path(script.name).unlink()
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
 
 
-def _measure(label: str, url: str) -> None:
+def _check(url: str, acknowledged: int) -> str:
+    """After the run: every acknowledged recharge is in the database (wrk may leave up to a
+    connection's worth per run unread when its time is up: those the server still made), and
+    the ledger balances (Σ = 0, cached balances equal their transfers)."""
+    from sqlalchemy import func, select
+
+    from openmvne.db import tables as t
+    from openmvne.db.engine import Database
+    from openmvne.db.scoping import unscoped
+    from openmvne.services import money
+
+    db = Database(url)
+    with db.read() as conn:
+        orders = conn.execute(
+            unscoped(select(func.count()).select_from(t.recharge_order), "bench")
+        ).scalar_one()
+    problems = money.check(db)
+    db.dispose()
+    if not acknowledged <= orders <= acknowledged + 2 * IN_FLIGHT + LIGHT or problems:
+        raise RuntimeError(f"{orders} orders for {acknowledged} acknowledged; {problems[:3]}")
+    return f"{orders:,} orders for {acknowledged:,} acknowledged, ledger check clean"
+
+
+def _measure(label: str, url: str, workers: int) -> None:
     token, line = _world(url)
     env = {**os.environ, "OPENMVNE_DATABASE_URL": url, "OPENMVNE_LOG_LEVEL": "WARNING"}
     root = Path(__file__).parent.parent
     ours_port, bare_port = _port(), _port()
+    mvne = str(Path(sys.executable).with_name("mvne"))
     ours = subprocess.Popen(  # noqa: S603  # our own CLI
-        [str(Path(sys.executable).with_name("mvne")), "serve", "--port", str(ours_port)],
+        [mvne, "serve", "--port", str(ours_port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     bare = subprocess.Popen(  # noqa: S603  # our own module
-        [sys.executable, "-m", "benchmarks.bare_app", str(bare_port)],
+        [sys.executable, "-m", "benchmarks.bare_app", str(bare_port), str(workers)],
         env=env,
         cwd=root,
         stdout=subprocess.DEVNULL,
@@ -127,44 +174,51 @@ def _measure(label: str, url: str) -> None:
         _wait(ours_port)
         _wait(bare_port)
         auth = {"Authorization": f"Bearer {token}"}
-
-        def recharge(i: int) -> tuple[dict[str, str], dict[str, Any]]:
-            return (
-                {**auth, "Idempotency-Key": f"bench-{i}"},
-                {"msisdn": line, "amountFen": 100, "channelOrderNumber": f"o-{i}"},
-            )
-
-        rate, p99 = asyncio.run(
-            _load(
-                f"http://127.0.0.1:{ours_port}/tmf-api/prepayBalanceManagement/v4/topupBalance",
-                recharge,
-            )
-        )
-        base_rate, base_p99 = asyncio.run(
-            _load(f"http://127.0.0.1:{bare_port}/bare", lambda i: ({}, {}))
-        )
-        print(
-            f"[{label}] recharges over HTTP: {rate:,.0f}/s, p99 {p99:.0f} ms; baseline bare "
-            f"insert endpoint {base_rate:,.0f}/s, p99 {base_p99:.0f} ms; ratio "
-            f"{rate / base_rate:.2f}"
-        )
+        topup = f"http://127.0.0.1:{ours_port}/tmf-api/prepayBalanceManagement/v4/topupBalance"
+        warm = _wrk(topup, auth, ["warm", line], 2)  # warm-up: caches, connections
+        ours_run = _wrk(topup, auth, ["run", line], SECONDS)
+        light_run = _wrk(topup, auth, ["light", line], SECONDS // 2, LIGHT)
+        bare_url = f"http://127.0.0.1:{bare_port}/bare"
+        _wrk(bare_url, {}, ["warm", line], 2)
+        bare_run = _wrk(bare_url, {}, ["run", line], SECONDS)
     finally:
-        ours.kill()
-        bare.kill()
+        ours.terminate()
+        bare.terminate()
+        ours.wait(10)
+        bare.wait(10)
+    for name, result in (("recharge", ours_run), ("light", light_run), ("bare", bare_run)):
+        if result["status_errors"] or result["socket_errors"]:
+            raise RuntimeError(f"{name}: {result}")
+    # Every request of both runs (warm-up included) was a distinct recharge.
+    check = _check(url, warm["requests"] + ours_run["requests"] + light_run["requests"])
+    rate = ours_run["requests"] / ours_run["seconds"]
+    base = bare_run["requests"] / bare_run["seconds"]
+    print(
+        f"[{label}, {workers} worker(s)] recharges over HTTP: {rate:,.0f}/s, "
+        f"p50 {ours_run['p50_us'] / 1000:.1f} ms, p99 {ours_run['p99_us'] / 1000:.1f} ms; "
+        f"baseline bare insert endpoint {base:,.0f}/s, p99 {bare_run['p99_us'] / 1000:.1f} ms; "
+        f"ratio {rate / base:.2f}; with {LIGHT} in flight: "
+        f"{light_run['requests'] / light_run['seconds']:,.0f}/s, p99 "
+        f"{light_run['p99_us'] / 1000:.1f} ms; {check}"
+    )
 
 
 def run() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        _measure("SQLite", f"sqlite:///{Path(tmp) / 'money.db'}")
+    if shutil.which("wrk") is None:
+        print("bench_money needs wrk (apt-get install wrk): skipped")
+        return
+    with tempfile.TemporaryDirectory() as tmp:  # one process: SQLite has one writer at a time
+        _measure("SQLite", f"sqlite:///{Path(tmp) / 'money.db'}", 1)
     pg = os.environ.get("OPENMVNE_BENCH_POSTGRES_URL")
     if pg:
         from sqlalchemy import text
 
         from openmvne.db.engine import Database
 
-        db = Database(pg)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        db.dispose()
-        _measure("PostgreSQL", pg)
+        for workers in (1, 2):
+            db = Database(pg)
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            db.dispose()
+            _measure("PostgreSQL", pg, workers)

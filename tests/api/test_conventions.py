@@ -3,10 +3,14 @@ merge patch, delete, problem+json errors; plus health, metrics, docs and request
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
+from sqlalchemy import update
 
-from openmvne import ids
+from openmvne import clock, ids
+from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.domain.parties import Role
 from openmvne.services import users
@@ -214,6 +218,22 @@ def test_missing_or_wrong_token_is_401(http, admin) -> None:
 def test_revoked_token_stops_working(http, admin, db) -> None:
     assert http.get(ORGS, headers=admin).status_code == 200
     users.revoke_token(db, users.operator(db), admin["Authorization"].split()[1])
+    assert_problem(http.get(ORGS, headers=admin), 401, "token_revoked")
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_the_cache_time(
+    http, admin, db, monkeypatch
+) -> None:
+    """Each server process keeps a token's actor for TOKEN_CACHE_S seconds; a revocation it
+    did not make itself (another process, or SQL) takes effect when that runs out."""
+    monkeypatch.setattr(users, "TOKEN_CACHE_S", 0.2)
+    assert http.get(ORGS, headers=admin).status_code == 200  # now known to this process
+    token_id = ids.decode(admin["Authorization"].split()[1][4:].split(".")[0])
+    with db.write() as conn:
+        conn.execute(
+            update(t.api_token).where(t.api_token.c.id == token_id).values(revoked_at=clock.now())
+        )
+    time.sleep(0.3)
     assert_problem(http.get(ORGS, headers=admin), 401, "token_revoked")
 
 

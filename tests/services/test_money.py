@@ -3,6 +3,8 @@ the check, and a Hypothesis state machine against a plain reference model."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -12,7 +14,8 @@ from sqlalchemy.exc import DBAPIError
 
 from openmvne.db.engine import Database
 from openmvne.errors import Conflict, DomainError, NotFound
-from openmvne.services import money
+from openmvne.services import idempotency, money, recharges
+from openmvne.services.recharges import Recharge
 from tests.conftest import Backend
 from tests.money_world import MoneyWorld, build_money
 
@@ -325,4 +328,97 @@ def test_recharge_commission_down_the_outlets_chain(mw: MoneyWorld, db: Database
         (w.org["m1"], w.org["n"]): 50,
         (w.org["m2"], w.org["o1"]): 150,
     }
+    assert money.check(db) == []
+
+
+def _ask(mw: MoneyWorld, key: str, order: str, fen: int, msisdn: str | None = None) -> Recharge:
+    clerk = mw.nw.w.actor["outletClerk"]
+    request = {"msisdn": msisdn or mw.line1, "amount": fen, "order": order, "outlet": "None"}
+    return Recharge(
+        clerk,
+        msisdn or mw.line1,
+        fen,
+        order,
+        key,
+        None,
+        idempotency.request_hash("recharge", request),
+        None,
+    )
+
+
+def test_one_batch_answers_each_recharge_as_if_alone(mw: MoneyWorld, db: Database) -> None:
+    """A batch is one transaction, but each recharge succeeds or fails on its own, in order:
+    a key or order repeated in the batch is a retry, the float runs out part-way."""
+    asks = [
+        _ask(mw, "k1", "o1", 4000),
+        _ask(mw, "k1", "o1", 4000),  # a retry of the first: same answer
+        _ask(mw, "k2", "o1", 4000),  # the same order under another key: same answer
+        _ask(mw, "k3", "o1", 999),  # the same order, another amount
+        _ask(mw, "k1", "o9", 100),  # the same key, another request
+        _ask(mw, "k4", "o4", 100, msisdn="17199990000"),  # nobody's number
+        _ask(mw, "k5", "o5", 5000),  # 6,000 fen of float left: fits
+        _ask(mw, "k6", "o6", 2000),  # 1,000 left: refused
+        _ask(mw, "k7", "o7", 1000, msisdn=mw.line2),  # another MVNO's line, exactly the rest
+    ]
+    out = recharges.run_batch(db, asks)
+    first = out[0]
+    assert isinstance(first, dict)
+    assert first["replayed"] is False
+    assert out[1] == {**first, "replayed": True}
+    assert out[2] == first
+    codes = [o.code if isinstance(o, DomainError) else None for o in out]
+    assert codes == [
+        None,
+        None,
+        None,
+        "order_number_reused",
+        "idempotency_key_reused",
+        "unknown_number",
+        None,
+        "insufficient_funds",
+        None,
+    ]
+    clerk = mw.nw.w.actor["outletClerk"]
+    assert money.float_of(db, clerk, None)["balanceFen"] == 0
+    assert money.balance_of(db, mw.nw.w.actor["mvnoAdmin"], mw.line1)["balanceFen"] == 9000
+    assert money.balance_of(db, mw.nw.w.actor["mvno2Admin"], mw.line2)["balanceFen"] == 1000
+    assert money.check(db) == []
+    # Later, alone: the stored key and order answer; the refused one may be tried again.
+    assert money.recharge(
+        db,
+        clerk,
+        msisdn=mw.line1,
+        amount_fen=4000,
+        channel_order_number="o1",
+        idempotency_key="k2",
+    ) == {**first, "replayed": True}
+    [again] = recharges.run_batch(db, [_ask(mw, "k6", "o6", 2000)])
+    assert isinstance(again, DomainError)  # refused again: the float is empty
+    assert again.code == "insufficient_funds"
+
+
+def test_batches_of_two_processes_race_for_keys_and_orders(mw: MoneyWorld, db: Database) -> None:
+    """Two engines (as two server processes) run batches of the same 40 recharges at once:
+    each is made once, and both answer every one with the same recharge."""
+    other = Database(db.url)
+    asks = [_ask(mw, f"race-{n}", f"race-{n}", 100) for n in range(40)]
+    answers: dict[str, list[object]] = {}
+
+    def run(name: str, engine: Database, order: list[Recharge]) -> None:
+        answers[name] = list(recharges.run_batch(engine, order))
+
+    threads = [
+        threading.Thread(target=run, args=("a", db, asks)),
+        threading.Thread(target=run, args=("b", other, list(reversed(asks)))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    other.dispose()
+    a, b = answers["a"], list(reversed(answers["b"]))
+    assert all(isinstance(x, dict) for x in a + b), [x for x in a + b if not isinstance(x, dict)]
+    assert [x["rechargeId"] for x in a] == [x["rechargeId"] for x in b]  # type: ignore[index]
+    clerk = mw.nw.w.actor["outletClerk"]
+    assert money.float_of(db, clerk, None)["balanceFen"] == 10_000 - 40 * 100
     assert money.check(db) == []

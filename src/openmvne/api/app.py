@@ -98,6 +98,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one of several server processes (`mvne serve --workers N`)."""
+    from openmvne import logs
+
+    settings = get_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    return create_app(settings)
+
+
 def create_app(
     settings: Settings | None = None,
     db: Database | None = None,
@@ -117,7 +126,7 @@ def create_app(
     app.state.db = db or Database(
         settings.database_url,
         lock_timeout_s=settings.lock_timeout_s,
-        pool_size=settings.worker_threads + 2,
+        pool_size=min(settings.worker_threads + 2, 16),
     )
     app.state.worker_threads = settings.worker_threads
     app.state.settings = settings
@@ -125,16 +134,18 @@ def create_app(
     app.state.metrics = Metrics()
     problems.install(app)
     for router in (
+        # The routers that outlets and the network call at high rates first: routes are
+        # matched in order.
+        money.router,
+        usage.router,
         platform.router,
         party.router,
         party_role.router,
         channels.router,
         numbers.router,
         catalog.router,
-        money.router,
         sims.router,
         subscribers.router,
-        usage.router,
         care.router,
         settlement.router,
     ):

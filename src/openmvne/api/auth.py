@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
@@ -15,9 +16,24 @@ def database(request: Request) -> Database:
     return db
 
 
-def caller(request: Request) -> Actor:
+def _token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("send an API token: Authorization: Bearer <token>")
-    return users.actor_from_token(database(request), token.strip())
+    return token.strip()
+
+
+async def caller(request: Request) -> Actor:
+    """Async, so a token seen in the last few seconds costs no thread (users.py keeps it);
+    otherwise it is looked up in a worker thread."""
+    token, db = _token(request), database(request)
+    known = users.known_token(db, token)
+    if known is not None:
+        return known
+    return await run_in_threadpool(users.actor_from_token, db, token)
+
+
+def caller_now(request: Request) -> Actor:
+    """The caller, from a plain (threaded) handler that authenticates only sometimes."""
+    return users.actor_from_token(database(request), _token(request))

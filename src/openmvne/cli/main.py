@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -67,6 +68,9 @@ out = Console()
 def serve(
     port: int = typer.Option(None, help="Port (default OPENMVNE_PORT or 8000)"),
     host: str = typer.Option(None, help="Address (default OPENMVNE_HOST or 127.0.0.1)"),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Processes (one per core; the background jobs are safe in each)"
+    ),
 ) -> None:
     """Serve the API and the portal."""
     import uvicorn
@@ -76,13 +80,18 @@ def serve(
 
     settings = get_settings()
     logs.configure(settings.log_format, settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        access_log=False,  # our middleware logs each request with its request id
-        log_config=None,
-    )
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "access_log": False,  # our middleware logs each request with its request id
+        "log_config": None,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:  # each process builds its own app (and engine) from the same settings
+        uvicorn.run(
+            "openmvne.api.app:app_from_environment", factory=True, workers=workers, **options
+        )
 
 
 @db_app.command("upgrade")

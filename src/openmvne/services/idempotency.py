@@ -26,15 +26,25 @@ def request_hash(operation: str, request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _caller(actor: Actor) -> str:
+def caller_of(actor: Actor) -> str:
     return str(actor.user_id or actor.party_id)
+
+
+def checked_key(key: str | None) -> str:
+    if not key or len(key) > 200 or not key.isprintable():
+        raise InvalidInput(
+            "send an Idempotency-Key (1-200 printable characters)",
+            code="idempotency_key_required",
+            field="Idempotency-Key",
+        )
+    return key
 
 
 def _stored(conn: Connection, caller: str, key: str) -> Any:
     return conn.execute(select(ik).where(ik.c.caller == caller, ik.c.key == key)).mappings().first()
 
 
-def _replay(row: Any, digest: str) -> dict[str, Any]:
+def replay(row: Any, digest: str) -> dict[str, Any]:
     if row["request_sha256"] != digest:
         raise RuleViolation(
             "this idempotency key was used for a different request",
@@ -61,17 +71,12 @@ def run_once(
     effect: Callable[[Connection], dict[str, Any]],
 ) -> dict[str, Any]:
     """Run `effect` once per (caller, key). Its result must be JSON-serialisable."""
-    if not key or len(key) > 200 or not key.isprintable():
-        raise InvalidInput(
-            "send an Idempotency-Key (1-200 printable characters)",
-            code="idempotency_key_required",
-            field="Idempotency-Key",
-        )
-    caller, digest = _caller(actor), request_hash(operation, request)
+    key = checked_key(key)
+    caller, digest = caller_of(actor), request_hash(operation, request)
     with db.read() as conn:
         row = _stored(conn, caller, key)
     if row is not None:
-        return _replay(row, digest)
+        return replay(row, digest)
     try:
         with db.write() as conn:
             claim = ids.new_id()
@@ -101,4 +106,4 @@ def run_once(
             code="request_in_flight",
             field="Idempotency-Key",
         )
-    return _replay(row, digest)
+    return replay(row, digest)

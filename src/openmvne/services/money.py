@@ -7,25 +7,22 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, func, select
 
-from openmvne import clock, ids
+from openmvne import clock
 from openmvne.db import audit
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
-from openmvne.domain.access import Actor, ScopeKind
-from openmvne.domain.catalog import tier_kept_bp
-from openmvne.domain.channels import AuthorisationStatus
+from openmvne.domain.access import Actor
 from openmvne.domain.identity import mask_name
 from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
-from openmvne.domain.numbers import NumberState, parse_msisdn
-from openmvne.domain.parties import OrgKind, Role
-from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from openmvne.services import channels, cost_chain, idempotency, ledger, lifecycle
-from openmvne.services.common import Filter, apply_filters, as_public_id, fetch_visible
+from openmvne.domain.numbers import parse_msisdn
+from openmvne.domain.parties import Role
+from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound
+from openmvne.services import idempotency, ledger, recharges
+from openmvne.services.common import Filter, apply_filters, as_public_id
 
 o = t.organization
 ca = t.channel_authorisation
@@ -36,30 +33,6 @@ TRANSFER_FILTERS: dict[str, Filter] = {
     "code": (t.ledger_transfer.c.code, str),
     "mvnoId": (t.ledger_transfer.c.mvno_id, as_public_id("organization")),
 }
-
-
-def _outlet(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> dict[str, Any]:
-    if actor.scope.kind is ScopeKind.OUTLET:
-        actor.require(Role.OUTLET_CLERK, action="recharge")
-        outlet_id = actor.party_id
-    elif actor.has(Role.PLATFORM_ADMIN):
-        if outlet_id is None:
-            raise InvalidInput("name the outlet (outletId)", code="required", field="outletId")
-    else:
-        raise Forbidden("recharges are made at outlets", code="role_required")
-    if actor.scope.kind is ScopeKind.OUTLET:  # the caller's own party: no scope to apply
-        row = dict(
-            conn.execute(
-                unscoped(select(o).where(o.c.id == outlet_id), "the caller's own organisation")
-            )
-            .mappings()
-            .one()
-        )
-    else:
-        row = fetch_visible(conn, o, actor.scope, outlet_id, what="outlet", field="outletId")
-    if row["kind"] != OrgKind.OUTLET.value:
-        raise InvalidInput("outletId must name an outlet", code="not_an_outlet", field="outletId")
-    return row
 
 
 def pay_float(
@@ -76,7 +49,7 @@ def pay_float(
     check_amount(amount_fen)
 
     def effect(conn: Connection) -> dict[str, Any]:
-        outlet = _outlet(conn, actor, outlet_id)
+        outlet = recharges.outlet_for(conn, actor, outlet_id)
         cash = ledger.account(conn, AccountKind.CASH)
         float_account = ledger.account(conn, AccountKind.OUTLET_FLOAT, owner_id=outlet["id"])
         transfer_id = ledger.transfer(
@@ -112,204 +85,7 @@ def pay_float(
     )
 
 
-def _line(conn: Connection, msisdn: str) -> dict[str, Any]:
-    """The number's MVNO and brand, and that the line is in service."""
-    m = parse_msisdn(msisdn)
-    block = conn.execute(
-        unscoped(
-            select(t.number_block.c.mvno_id, t.number_block.c.brand_id).where(
-                t.number_block.c.prefix == m.block_prefix
-            ),
-            WHY,
-        )
-    ).first()
-    if block is None or block.mvno_id is None:
-        raise NotFound(
-            f"{m.national} is not a connected brand's number", code="unknown_number", field="msisdn"
-        )
-    state = conn.execute(
-        unscoped(select(t.number.c.state).where(t.number.c.msisdn == m.national), WHY)
-    ).scalar()
-    if state != NumberState.IN_USE.value:
-        raise RuleViolation(
-            f"{m.national} is not a line in service", code="line_not_in_service", field="msisdn"
-        )
-    brand = conn.execute(
-        unscoped(select(t.brand.c.name).where(t.brand.c.id == block.brand_id), WHY)
-    ).scalar()
-    return {"msisdn": m.national, "mvno_id": block.mvno_id, "brand": brand}
-
-
-def _commissions(
-    conn: Connection, outlet_id: uuid.UUID, mvno_id: uuid.UUID, amount_fen: int
-) -> list[tuple[uuid.UUID, int]]:
-    """Recharge commission to the outlet's chain in this MVNO's tree: each tier keeps its
-    rate less its child's. An outlet outside the tree earns the outlet rate alone."""
-    rates: dict[str, int] = cost_chain.scheme(conn, mvno_id)["recharge_bp"]
-    edge = conn.execute(
-        unscoped(
-            select(ca.c.path).where(
-                ca.c.party_id == outlet_id,
-                ca.c.mvno_id == mvno_id,
-                ca.c.status == AuthorisationStatus.APPROVED.value,
-            ),
-            WHY,
-        )
-    ).scalar()
-    if edge is None:
-        share = amount_fen * rates.get("outlet", 0) // 10_000
-        return [(outlet_id, share)] if share else []
-    chain = channels.chain_of(conn, edge)
-    kept = tier_kept_bp(rates, [level for _, level in chain])
-    paid = []
-    for (party, _), bp in zip(chain, kept, strict=True):
-        share = amount_fen * bp // 10_000
-        if share:
-            paid.append((party, share))
-    return paid
-
-
-def recharge(
-    db: Database,
-    actor: Actor,
-    *,
-    msisdn: str,
-    amount_fen: int,
-    channel_order_number: str,
-    idempotency_key: str | None,
-    outlet_id: uuid.UUID | None = None,
-) -> dict[str, Any]:
-    """Top up any connected brand's number from the outlet's float, instantly. Idempotent on
-    the key, and on (outlet, channel order number)."""
-    check_amount(amount_fen)
-    if not channel_order_number or len(channel_order_number) > 64:
-        raise InvalidInput(
-            "give the channel's order number (1-64 characters)",
-            code="required",
-            field="channelOrderNumber",
-        )
-    request = {
-        "msisdn": msisdn,
-        "amount": amount_fen,
-        "order": channel_order_number,
-        "outlet": str(outlet_id),
-    }
-
-    def effect(conn: Connection) -> dict[str, Any]:
-        outlet = _outlet(conn, actor, outlet_id)
-        digest = idempotency.request_hash("recharge", request)
-        earlier = (
-            conn.execute(
-                unscoped(
-                    select(ro).where(
-                        ro.c.outlet_id == outlet["id"],
-                        ro.c.channel_order_number == channel_order_number,
-                    ),
-                    "the outlet's own orders",
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if earlier is not None:
-            if earlier["request_sha256"] != digest:
-                raise RuleViolation(
-                    "this channel order number was used for another recharge",
-                    code="order_number_reused",
-                    field="channelOrderNumber",
-                )
-            return dict(earlier["result"])
-        line = _line(conn, msisdn)
-        mvno = line["mvno_id"]
-        float_account = ledger.account(conn, AccountKind.OUTLET_FLOAT, owner_id=outlet["id"])
-        due = ledger.account(conn, AccountKind.CLEARING_DUE_MVNO, owner_id=mvno)
-        claim = ledger.account(conn, AccountKind.CLEARING_FROM_PLATFORM, mvno_id=mvno)
-        prepaid = ledger.account(
-            conn, AccountKind.SUBSCRIBER_PREPAID, mvno_id=mvno, msisdn=line["msisdn"]
-        )
-        reference = f"{outlet['id']}:{channel_order_number}"
-        first = ledger.transfer(
-            conn,
-            float_account,
-            due,
-            amount_fen,
-            TransferCode.RECHARGE_CLEARING,
-            reference=reference,
-            mvno_id=mvno,
-            party_id=outlet["id"],
-        )
-        ledger.transfer(
-            conn,
-            claim,
-            prepaid,
-            amount_fen,
-            TransferCode.RECHARGE,
-            reference=reference,
-            mvno_id=mvno,
-            party_id=outlet["id"],
-        )
-        revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=mvno)
-        for party, share in _commissions(conn, outlet["id"], mvno, amount_fen):
-            earned = ledger.account(
-                conn, AccountKind.CHANNEL_COMMISSION, mvno_id=mvno, owner_id=party
-            )
-            ledger.transfer(
-                conn,
-                revenue,
-                earned,
-                share,
-                TransferCode.COMMISSION,
-                reference=reference,
-                mvno_id=mvno,
-                party_id=party,
-            )
-        lifecycle.after_credit(conn, actor, mvno, line["msisdn"])
-        now = clock.now()
-        order_id = ids.new_id()
-        result = {
-            "rechargeId": str(order_id),
-            "transferId": str(first),
-            "msisdn": line["msisdn"],
-            "amountFen": amount_fen,
-            "brand": line["brand"],
-            "mvnoId": str(mvno),
-            "outletId": str(outlet["id"]),
-            "channelOrderNumber": channel_order_number,
-            "status": "completed",
-            "completedAt": now.isoformat(),
-        }
-        try:
-            conn.execute(
-                insert(ro).values(
-                    id=order_id,
-                    outlet_id=outlet["id"],
-                    channel_order_number=channel_order_number,
-                    msisdn=line["msisdn"],
-                    mvno_id=mvno,
-                    amount_fen=amount_fen,
-                    request_sha256=digest,
-                    result=result,
-                    created_at=now,
-                )
-            )
-        except IntegrityError as exc:  # the same order, under another key, got there first
-            raise Conflict(
-                "this order is being processed; retry to get its result",
-                code="request_in_flight",
-                field="channelOrderNumber",
-            ) from exc
-        audit.record(
-            conn,
-            actor,
-            "recharge.completed",
-            "ledger_transfer",
-            first,
-            mvno_id=mvno,
-            data={"msisdn": line["msisdn"], "amountFen": amount_fen},
-        )
-        return result
-
-    return idempotency.run_once(db, actor, idempotency_key, "recharge", request, effect)
+recharge = recharges.recharge  # batched: services/recharges.py
 
 
 def preview(db: Database, actor: Actor, msisdn: str) -> dict[str, Any]:
@@ -317,7 +93,9 @@ def preview(db: Database, actor: Actor, msisdn: str) -> dict[str, Any]:
     name, nothing more."""
     actor.require(Role.OUTLET_CLERK, Role.PLATFORM_ADMIN, action="recharge")
     with db.read() as conn:
-        line = _line(conn, msisdn)
+        line = recharges.lines(conn, [msisdn])[msisdn]
+        if isinstance(line, DomainError):
+            raise line
         mvno = conn.execute(
             unscoped(select(o.c.name).where(o.c.id == line["mvno_id"]), WHY)
         ).scalar()

@@ -197,10 +197,14 @@ def terms_for(
 ) -> dict[tuple[str, str], LineTerms]:
     """Terms per (msisdn, period). `fresh`: as if nothing of the period was rated (rerating)."""
     offers = _offers(conn, (line.offering_id for line in lines.values()))
-    addons = _addons(conn, sorted({lines[m].id for m, _ in keys}), sorted({p for _, p in keys}))
     by_key = [(lines[m].id, p) for m, p in keys]
     existing = period_rows(conn, by_key)
-    previous = period_rows(conn, [(line_id, previous_period(p)) for line_id, p in by_key])
+    # A period already rated keeps its allowances in its row: packs and last month's rollover
+    # matter only for the periods met for the first time (online charging's steady state
+    # reads neither).
+    new = [(line_id, p) for line_id, p in by_key if (line_id, p) not in existing]
+    addons = _addons(conn, sorted({line_id for line_id, _ in new}), sorted({p for _, p in new}))
+    previous = period_rows(conn, [(line_id, previous_period(p)) for line_id, p in new])
     wholesale: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[int, int, int]] = {}
     for period in sorted({p for _, p in keys}):
         pairs = {(lines[m].mvno_id, lines[m].host_id) for m, p in keys if p == period}

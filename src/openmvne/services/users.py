@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from typing import Any
 
@@ -174,6 +175,14 @@ def revoke_token(db: Database, actor: Actor, token_or_id: str) -> None:
             update(t.api_token).where(t.api_token.c.id == token_id).values(revoked_at=clock.now())
         )
         audit.record(conn, actor, "token.revoked", "token", token_id)
+    _known_tokens.pop((db.url, token_id), None)
+
+
+# A token's actor, kept for a few seconds: every API request authenticates, and a token's
+# user, party and roles do not change once issued. Revoking forgets it here at once; another
+# server process stops accepting a revoked token within TOKEN_CACHE_S.
+TOKEN_CACHE_S = 5.0
+_known_tokens: dict[tuple[str, uuid.UUID], tuple[float, str, Actor]] = {}
 
 
 def _sha256(secret: str) -> str:
@@ -205,7 +214,8 @@ def actor_for_user(db: Database, user_id: uuid.UUID) -> Actor:
         return _actor_for(conn, user_id)
 
 
-def actor_from_token(db: Database, token: str) -> Actor:
+def _parse_token(token: str) -> tuple[uuid.UUID, str]:
+    """(token id, SHA-256 of the secret)."""
     bad = NotAuthenticated("the token is not valid", code="invalid_token")
     if not token.startswith(TOKEN_PREFIX) or "." not in token:
         raise bad
@@ -213,15 +223,39 @@ def actor_from_token(db: Database, token: str) -> Actor:
     token_id = ids.decode(encoded)
     if token_id is None:
         raise bad
+    return token_id, _sha256(secret)
+
+
+def known_token(db: Database, token: str) -> Actor | None:
+    """The token's actor if it was seen in the last TOKEN_CACHE_S seconds (no database)."""
+    token_id, digest = _parse_token(token)
+    known = _known_tokens.get((db.url, token_id))
+    if known is None or known[0] <= time.monotonic():
+        return None
+    if not hmac.compare_digest(known[1], digest):
+        raise NotAuthenticated("the token is not valid", code="invalid_token")
+    return known[2]
+
+
+def actor_from_token(db: Database, token: str) -> Actor:
+    known = known_token(db, token)
+    if known is not None:
+        return known
+    bad = NotAuthenticated("the token is not valid", code="invalid_token")
+    token_id, digest = _parse_token(token)
     with db.read() as conn:
         row = (
             conn.execute(select(t.api_token).where(t.api_token.c.id == token_id)).mappings().first()
         )
-        if row is None or not hmac.compare_digest(row["secret_sha256"], _sha256(secret)):
+        if row is None or not hmac.compare_digest(row["secret_sha256"], digest):
             raise bad
         if row["revoked_at"] is not None:
             raise NotAuthenticated("the token was revoked", code="token_revoked")
-        return _actor_for(conn, row["user_id"])
+        actor = _actor_for(conn, row["user_id"])
+    if len(_known_tokens) > 10_000:  # bounded: a flood of distinct tokens only costs reads
+        _known_tokens.clear()
+    _known_tokens[(db.url, token_id)] = (time.monotonic() + TOKEN_CACHE_S, digest, actor)
+    return actor
 
 
 def actor_from_password(db: Database, username: str, password: str) -> Actor:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from openmvne.api import presenters_care as show
 from openmvne.api import tmf
-from openmvne.api.auth import caller, database
+from openmvne.api.auth import caller, caller_now, database
 from openmvne.api.ratelimit import TokenBucket
 from openmvne.api.schemas_care import (
     AreaBody,
@@ -87,7 +87,7 @@ def create_ticket(
         notes=tuple(n.text for n in body.note),
     )
     if request.headers.get("authorization"):
-        row = care.open_ticket(db, caller(request), ticket, idempotency_key=idempotency_key)
+        row = care.open_ticket(db, caller_now(request), ticket, idempotency_key=idempotency_key)
     elif code is not None:
         row = care.open_self_care(db, ticket, code)
     else:

@@ -21,7 +21,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import scoped
 from openmvne.domain.access import Actor
 from openmvne.errors import NotFound
-from openmvne.services import money, payments, vouchers
+from openmvne.services import money, payments, recharges, vouchers
 
 router = APIRouter(tags=["Money"])
 PREPAY = "/tmf-api/prepayBalanceManagement/v4"
@@ -91,14 +91,15 @@ def _topup(result: dict[str, Any], base: str) -> dict[str, Any]:
     status_code=201,
     summary="Recharge any connected brand's number from the outlet's float",
 )
-def topup(
+async def topup(
     body: TopupCreate,
     request: Request,
     idempotency_key: str | None = KEY,
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
-    result = money.recharge(
+    # Async: the recharge waits for its batch's commit on the event loop, not in a thread.
+    result = await recharges.recharge_async(
         db,
         actor,
         msisdn=body.msisdn,
