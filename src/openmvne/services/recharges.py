@@ -100,7 +100,7 @@ def outlet_for(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> d
 
 def lines(conn: Connection, msisdns: Iterable[str]) -> dict[str, dict[str, Any] | DomainError]:
     """For each number as given: its MVNO and brand, if it is a line in service; otherwise
-    why not. Three queries however many numbers."""
+    why not. One query for numbers that exist, one more only for those that do not."""
     parsed: dict[str, Any] = {}
     found: dict[str, dict[str, Any] | DomainError] = {}
     for text in msisdns:
@@ -110,56 +110,46 @@ def lines(conn: Connection, msisdns: Iterable[str]) -> dict[str, dict[str, Any] 
             found[text] = exc
     if not parsed:
         return found
-    nb = t.number_block
-    blocks = {
-        row.prefix: row
+    nb, n = t.number_block, t.number
+    known = {
+        row.msisdn: row
         for row in conn.execute(
             unscoped(
-                select(nb.c.prefix, nb.c.mvno_id, nb.c.brand_id).where(
-                    nb.c.prefix.in_({m.block_prefix for m in parsed.values()})
-                ),
+                select(n.c.msisdn, n.c.state, nb.c.mvno_id, t.brand.c.name)
+                .join(nb, nb.c.id == n.c.block_id)
+                .outerjoin(t.brand, t.brand.c.id == nb.c.brand_id)
+                .where(n.c.msisdn.in_({m.national for m in parsed.values()})),
                 WHY,
             )
         )
     }
-    states = dict(
-        conn.execute(
-            unscoped(
-                select(t.number.c.msisdn, t.number.c.state).where(
-                    t.number.c.msisdn.in_({m.national for m in parsed.values()})
-                ),
-                WHY,
-            )
-        ).all()
-    )
-    brand_ids = {b.brand_id for b in blocks.values() if b.brand_id is not None}
-    brands = dict(
-        conn.execute(
-            unscoped(select(t.brand.c.id, t.brand.c.name).where(t.brand.c.id.in_(brand_ids)), WHY)
-        ).all()
-        if brand_ids
-        else []
+    missing = {m.block_prefix for m in parsed.values() if m.national not in known}
+    blocks = (
+        dict(
+            conn.execute(
+                unscoped(select(nb.c.prefix, nb.c.mvno_id).where(nb.c.prefix.in_(missing)), WHY)
+            ).all()
+        )
+        if missing
+        else {}
     )
     for text, m in parsed.items():
-        block = blocks.get(m.block_prefix)
-        if block is None or block.mvno_id is None:
+        row = known.get(m.national)
+        mvno = row.mvno_id if row is not None else blocks.get(m.block_prefix)
+        if mvno is None:
             found[text] = NotFound(
                 f"{m.national} is not a connected brand's number",
                 code="unknown_number",
                 field="msisdn",
             )
-        elif states.get(m.national) != NumberState.IN_USE.value:
+        elif row is None or row.state != NumberState.IN_USE.value:
             found[text] = RuleViolation(
                 f"{m.national} is not a line in service",
                 code="line_not_in_service",
                 field="msisdn",
             )
         else:
-            found[text] = {
-                "msisdn": m.national,
-                "mvno_id": block.mvno_id,
-                "brand": brands.get(block.brand_id),
-            }
+            found[text] = {"msisdn": m.national, "mvno_id": mvno, "brand": row.name}
     return found
 
 
@@ -476,13 +466,9 @@ class _Batch:
         wanted = self.wanted
         if not wanted:
             return {}
-        existing = set(
-            self.conn.execute(
-                unscoped(select(la.c.natural_key).where(la.c.natural_key.in_(wanted)), WHY)
-            ).scalars()
-        )
+        locked = self._lock(wanted)
         for key, (kind, mvno, owner, msisdn) in wanted.items():
-            if key not in existing:
+            if key not in locked:  # a holder's first money: open its account
                 insert_ignore(
                     self.conn,
                     la,
@@ -502,9 +488,17 @@ class _Batch:
                     },
                     ["natural_key"],
                 )
+        if len(locked) < len(wanted):
+            locked.update(self._lock([key for key in wanted if key not in locked]))
+        return locked
+
+    def _lock(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         rows = self.conn.execute(
             unscoped(
-                select(la).where(la.c.natural_key.in_(wanted)).order_by(la.c.id).with_for_update(),
+                select(la)
+                .where(la.c.natural_key.in_(list(keys)))
+                .order_by(la.c.id)
+                .with_for_update(),
                 WHY,
             )
         ).mappings()
