@@ -53,7 +53,7 @@ def _orgs(db: Any) -> list[tuple[Any, str]]:
 # wrk's Lua: a connection opens a session (CCR-I) unless a session whose CCR-I has been
 # answered waits for its CCR-T; so every terminate follows its own initial request.
 WRK_SCRIPT = """
-local counter, ended, refused = 0, 0, 0
+counter, ended, refused = 0, 0, 0  -- globals: done() reads them with thread:get
 local opened = {}
 local threads = {}
 local lines = {LINES}
@@ -105,7 +105,7 @@ def _pairs(base: str, token: str, lines: list[str], prefix: str, seconds: int) -
     script_text = WRK_SCRIPT.replace("{LINES}", "{" + ",".join(f'"{m}"' for m in lines) + "}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text)
-    command = ["wrk", "-t2", f"-c{IN_FLIGHT}", f"-d{seconds}s", "-s", script.name]
+    command = ["wrk", "-t2", f"-c{IN_FLIGHT}", f"-d{seconds}s", "--timeout", "10s", "-s", script.name]
     command += ["-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
     command += [base, "--", prefix]
     done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603

@@ -22,10 +22,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Seconds a writer waits for a lock before the request fails as retryable.
     lock_timeout_s: float = 5.0
-    # Threads that run request handlers. Most of a recharge's time is spent waiting for its
-    # batch's commit (services/recharges.py), so more threads make bigger batches; the
-    # connection pool stays bounded (api/app.py).
-    worker_threads: int = 32
+    # Threads that run request handlers (each may hold one database connection). Small on
+    # purpose: more threads than the database can serve only queue inside the process.
+    # Recharges wait for their batch on the event loop and hold no thread meanwhile.
+    worker_threads: int = 8
     # 32-byte key (base64) encrypting card secrets (Ki/OPc). Unset: a key file is made in
     # ./var on first use, fine for a demo, not for production.
     secret_key: str = ""

@@ -126,7 +126,7 @@ def create_app(
     app.state.db = db or Database(
         settings.database_url,
         lock_timeout_s=settings.lock_timeout_s,
-        pool_size=min(settings.worker_threads + 2, 16),
+        pool_size=settings.worker_threads + 2,
     )
     app.state.worker_threads = settings.worker_threads
     app.state.settings = settings
