@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,28 +263,21 @@ def _asked(
     )
 
 
-_desks: weakref.WeakKeyDictionary[Database, Combiner[Recharge, dict[str, Any]]]
-_desks = weakref.WeakKeyDictionary()
-
-
 def _desk(db: Database) -> Combiner[Recharge, dict[str, Any]]:
-    desk = _desks.get(db)
-    if desk is None:
-        desk = _desks.setdefault(db, Combiner(lambda asks: run_batch(db, asks)))
+    desk: Combiner[Recharge, dict[str, Any]] | None = db.combiners.get("recharge")
+    if desk is None:  # two threads may both make one: setdefault keeps the first
+        desk = db.combiners.setdefault("recharge", Combiner(lambda asks: run_batch(db, asks)))
     return desk
-
-
-_async_desks: weakref.WeakKeyDictionary[Database, AsyncCombiner[Recharge, dict[str, Any]]]
-_async_desks = weakref.WeakKeyDictionary()
 
 
 def _async_desk(db: Database) -> AsyncCombiner[Recharge, dict[str, Any]]:
     """One per database and event loop (a test client may start a loop of its own)."""
-    desk = _async_desks.get(db)
+    desk: AsyncCombiner[Recharge, dict[str, Any]] | None = db.combiners.get("recharge-async")
     if desk is None or desk.loop is not asyncio.get_running_loop():
         # On PostgreSQL a second batch reads while the first commits; SQLite has one writer.
         parallel = 2 if db.dialect == "postgresql" else 1
-        desk = _async_desks[db] = AsyncCombiner(lambda asks: run_batch(db, asks), parallel=parallel)
+        desk = AsyncCombiner(lambda asks: run_batch(db, asks), parallel=parallel)
+        db.combiners["recharge-async"] = desk
     return desk
 
 
