@@ -105,7 +105,16 @@ def _pairs(base: str, token: str, lines: list[str], prefix: str, seconds: int) -
     script_text = WRK_SCRIPT.replace("{LINES}", "{" + ",".join(f'"{m}"' for m in lines) + "}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text)
-    command = ["wrk", "-t2", f"-c{IN_FLIGHT}", f"-d{seconds}s", "--timeout", "10s", "-s", script.name]
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{IN_FLIGHT}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        script.name,
+    ]
     command += ["-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
     command += [base, "--", prefix]
     done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603

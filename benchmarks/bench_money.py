@@ -119,7 +119,16 @@ def _wrk(
     """Run wrk (2 threads, `in_flight` connections) against url; its JSON summary."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
-    command = ["wrk", "-t2", f"-c{in_flight}", f"-d{seconds}s", "--timeout", "10s", "-s", script.name]
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{in_flight}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        script.name,
+    ]
     command += [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     command += ["-H", "Content-Type: application/json", url, "--", *args]
     done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
