@@ -22,13 +22,13 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, bindparam, select, tuple_, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
 from openmvne.db import tables as t
 from openmvne.db.bulk import insert_rows
 from openmvne.db.combiner import AsyncCombiner, Combiner
-from openmvne.db.engine import Database, is_lock_timeout
+from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.db.upsert import insert_ignore
 from openmvne.domain.access import Actor, ScopeKind
@@ -286,7 +286,8 @@ class _Raced(Exception):
 
 
 def run_batch(db: Database, asks: Sequence[Recharge]) -> list[dict[str, Any] | BaseException]:
-    """Run a batch in one transaction; again (from the start) if it raced another."""
+    """Run a batch in one transaction; again (from the start) if it raced another process's
+    batch for a key or an order, or met a lock timeout or deadlock (db.write says Busy)."""
     for attempt in range(ATTEMPTS):
         try:
             with db.write() as conn:
@@ -295,9 +296,6 @@ def run_batch(db: Database, asks: Sequence[Recharge]) -> list[dict[str, Any] | B
             continue
         except Busy:
             if attempt == ATTEMPTS - 1:
-                raise
-        except DBAPIError as exc:  # a deadlock with another process's batch: run it again
-            if not is_lock_timeout(exc) or attempt == ATTEMPTS - 1:
                 raise
     raise Conflict(
         "a request with this idempotency key or order number is in flight; retry",
