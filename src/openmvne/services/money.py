@@ -25,7 +25,6 @@ from openmvne.services import idempotency, ledger, recharges
 from openmvne.services.common import Filter, apply_filters, as_public_id
 
 o = t.organization
-ca = t.channel_authorisation
 ro = t.recharge_order
 WHY = "cross-brand recharge: any outlet may learn a number's brand and credit it"
 # The top tier's rate is what the MVNO pays in all; each tier keeps its rate less its child's.

@@ -56,6 +56,7 @@ from openmvne.errors import (
 )
 from openmvne.logs import request_id_var
 from openmvne.services import channels, cost_chain, idempotency, ledger, lifecycle
+from openmvne.services.common import fetch_visible
 
 o = t.organization
 ca = t.channel_authorisation
@@ -72,8 +73,6 @@ ATTEMPTS = 3  # a batch that lost a race with another process's is run again, th
 def outlet_for(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> dict[str, Any]:
     """The outlet a recharge or float payment is for: the clerk's own, or the one an
     operator names."""
-    from openmvne.services.common import fetch_visible
-
     if actor.scope.kind is ScopeKind.OUTLET:
         actor.require(Role.OUTLET_CLERK, action="recharge")
         outlet_id = actor.party_id
