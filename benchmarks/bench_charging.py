@@ -6,7 +6,6 @@ names an empty database."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -102,25 +101,11 @@ end
 
 
 def _pairs(base: str, token: str, lines: list[str], prefix: str, seconds: int) -> dict[str, Any]:
-    script_text = WRK_SCRIPT.replace("{LINES}", "{" + ",".join(f'"{m}"' for m in lines) + "}")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(script_text)
-    command = [
-        "wrk",
-        "-t2",
-        f"-c{IN_FLIGHT}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        script.name,
-    ]
-    command += ["-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
-    command += [base, "--", prefix]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-    Path(script.name).unlink()
-    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return summary
+    from benchmarks.bench_money import _wrk
+
+    lua = WRK_SCRIPT.replace("{LINES}", "{" + ",".join(f'"{m}"' for m in lines) + "}")
+    auth = {"Authorization": f"Bearer {token}"}
+    return _wrk(base, auth, [prefix], seconds, IN_FLIGHT, lua)
 
 
 def _measure(label: str, url: str) -> None:

@@ -114,11 +114,17 @@ end
 
 
 def _wrk(
-    url: str, headers: dict[str, str], args: list[str], seconds: int, in_flight: int = 64
+    url: str,
+    headers: dict[str, str],
+    args: list[str],
+    seconds: int,
+    in_flight: int = 64,
+    lua: str = WRK_SCRIPT,
 ) -> dict[str, Any]:
-    """Run wrk (2 threads, `in_flight` connections) against url; its JSON summary."""
+    """Run wrk (2 threads, `in_flight` connections) with a Lua script against url; the
+    JSON line its done() writes."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
+        script.write(lua)
     command = [
         "wrk",
         "-t2",

@@ -132,7 +132,8 @@ def test_role_must_fit_the_party(env: dict[str, str]) -> None:
     assert "role_not_allowed" in result.stderr
 
 
-def test_serve_answers_health_and_docs(env: dict[str, str]) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_health_and_docs(env: dict[str, str], workers: int) -> None:
     import socket
     import time
 
@@ -143,7 +144,7 @@ def test_serve_answers_health_and_docs(env: dict[str, str]) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [MVNE, "serve", "--port", str(port)],
+        [MVNE, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -162,6 +163,9 @@ def test_serve_answers_health_and_docs(env: dict[str, str]) -> None:
         assert health.json() == {"status": "ok"}
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
         assert "OpenMVNE" in httpx.get(f"http://127.0.0.1:{port}/").text
+        if workers > 1:  # a process per worker under the one we started
+            children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text()
+            assert len(children.split()) >= workers
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=10)

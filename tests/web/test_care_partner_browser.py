@@ -6,7 +6,7 @@ replacing a SIM from a ticket and resolving it. Screenshots of each page (tests/
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,15 +17,14 @@ from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
 from openmvne.services import care, catalog
 from tests.conftest import Backend
+from tests.web.browser import Opener, log_in, pages
 from tests.web.care_partner_world import HOLDER, CareWorld, build_care_world
-from tests.web.portal_world import PASSWORD
 from tests.web.shots import shoot
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
 
-Opener = Callable[..., Any]
 LOCALES = {"en": "en-US", "zh-CN": "zh-CN"}
 TEXT = {
     "en": {
@@ -58,24 +57,7 @@ def cw(backend: Backend) -> CareWorld:
 
 @pytest.fixture
 def open_page(chromium: Any, cw: CareWorld) -> Iterator[Opener]:
-    contexts: list[Any] = []
-
-    def opener(locale: str = "en-US", **options: Any) -> Any:
-        context = chromium.new_context(base_url=cw.portal.base_url, locale=locale, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield opener
-    for context in contexts:
-        context.close()
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.fill("#f-username", username)
-    page.fill("#f-password", PASSWORD)
-    page.locator("main button[type=submit]").click()
+    yield from pages(chromium, cw.portal.base_url)
 
 
 def yuan(fen: int) -> str:

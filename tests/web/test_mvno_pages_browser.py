@@ -4,21 +4,20 @@ as drawn, a channel decision, and a screenshot of every page (tests/web/shots.py
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from openmvne.services import catalog
+from tests.web.browser import Opener, log_in, pages
 from tests.web.mvno_world import DESIGN_NAME, PENDING_SHOP, MvnoWorld, build_mvno_world
-from tests.web.portal_world import PASSWORD, PortalWorld
+from tests.web.portal_world import PortalWorld
 from tests.web.shots import shoot
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
-
-Opener = Callable[..., Any]
 
 
 @pytest.fixture
@@ -28,24 +27,7 @@ def mw(portal: PortalWorld) -> MvnoWorld:
 
 @pytest.fixture
 def open_page(chromium: Any, mw: MvnoWorld) -> Iterator[Opener]:
-    contexts: list[Any] = []
-
-    def opener(locale: str = "en-US", **options: Any) -> Any:
-        context = chromium.new_context(base_url=mw.portal.base_url, locale=locale, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield opener
-    for context in contexts:
-        context.close()
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.fill("#f-username", username)
-    page.fill("#f-password", PASSWORD)
-    page.locator("main button[type=submit]").click()
+    yield from pages(chromium, mw.portal.base_url)
 
 
 WORDS = {

@@ -6,7 +6,7 @@ polling); the outlet opens a ticket."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,15 +14,14 @@ import pytest
 
 from openmvne.domain.identity import mask_id
 from tests.subscribers_world import resident_id
-from tests.web.portal_world import PASSWORD, PortalWorld
+from tests.web.browser import Opener, log_in, pages
+from tests.web.portal_world import PortalWorld
 from tests.web.sale_world import PRETTY_PLAN, SaleWorld, build_sale_world
 from tests.web.shots import shoot
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
-
-Opener = Callable[..., Any]
 
 
 @pytest.fixture
@@ -32,18 +31,7 @@ def world(portal: PortalWorld) -> SaleWorld:
 
 @pytest.fixture
 def open_page(chromium: Any, world: SaleWorld) -> Iterator[Opener]:
-    contexts: list[Any] = []
-
-    def opener(locale: str = "en-US", **options: Any) -> Any:
-        options.setdefault("viewport", {"width": 1000, "height": 900})
-        context = chromium.new_context(base_url=world.portal.base_url, locale=locale, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield opener
-    for context in contexts:
-        context.close()
+    yield from pages(chromium, world.portal.base_url, viewport={"width": 1000, "height": 900})
 
 
 @dataclass(frozen=True)
@@ -95,13 +83,6 @@ CHINESE = Words(
     active="正常",
     resident_id="居民身份证",
 )
-
-
-def log_in(page: Any, username: str) -> None:
-    page.goto("/login")
-    page.fill("#f-username", username)
-    page.fill("#f-password", PASSWORD)
-    page.locator("main button[type=submit]").click()
 
 
 def spaced(msisdn: str) -> str:

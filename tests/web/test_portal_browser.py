@@ -4,42 +4,23 @@ same pages with JavaScript off."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from openmvne.services import money
-from tests.web.portal_world import PASSWORD, PortalWorld
+from tests.web.browser import Opener, log_in, pages
+from tests.web.portal_world import PortalWorld
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
 
-Opener = Callable[..., Any]
-
 
 @pytest.fixture
 def open_page(chromium: Any, portal: PortalWorld) -> Iterator[Opener]:
-    """open_page(locale=..., **context options) -> a new page in a fresh browser context."""
-    contexts: list[Any] = []
-
-    def opener(locale: str = "en-US", **options: Any) -> Any:
-        context = chromium.new_context(base_url=portal.base_url, locale=locale, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield opener
-    for context in contexts:
-        context.close()
-
-
-def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.fill("#f-username", username)
-    page.fill("#f-password", password)
-    page.locator("main button[type=submit]").click()
+    yield from pages(chromium, portal.base_url)
 
 
 def float_fen(portal: PortalWorld) -> int:

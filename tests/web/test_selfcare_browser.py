@@ -6,7 +6,7 @@ itself meanwhile), follows a ticket, and anyone looks a number up in English and
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from openmvne import clock
 from openmvne.domain.subscribers import BUSINESS_TZ
 from openmvne.services import money, sms_fake, usage, usage_generate
 from tests.conftest import Backend
+from tests.web.browser import Opener, pages
 from tests.web.portal_world import PortalWorld
 from tests.web.shots import shoot
 from tests.web.test_selfcare_http import build_selfcare_world, fresh_limits
@@ -24,8 +25,6 @@ from tests.web.test_selfcare_http import build_selfcare_world, fresh_limits
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
-
-Opener = Callable[..., Any]
 
 
 @pytest.fixture
@@ -48,17 +47,7 @@ def world(backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 @pytest.fixture
 def open_page(chromium: Any, world: PortalWorld) -> Iterator[Opener]:
-    contexts: list[Any] = []
-
-    def opener(locale: str = "en-US", **options: Any) -> Any:
-        context = chromium.new_context(base_url=world.base_url, locale=locale, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield opener
-    for context in contexts:
-        context.close()
+    yield from pages(chromium, world.base_url)
 
 
 def balance_fen(world: PortalWorld) -> int:

@@ -69,7 +69,7 @@ def serve(
     port: int = typer.Option(None, help="Port (default OPENMVNE_PORT or 8000)"),
     host: str = typer.Option(None, help="Address (default OPENMVNE_HOST or 127.0.0.1)"),
     workers: int = typer.Option(
-        1, min=1, max=64, help="Processes (one per core; the background jobs are safe in each)"
+        1, min=1, max=64, help="Server processes: one per core on PostgreSQL; keep 1 on SQLite"
     ),
 ) -> None:
     """Serve the API and the portal."""

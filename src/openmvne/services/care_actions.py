@@ -68,17 +68,7 @@ def _action(name: str) -> TicketAction:
 
 
 def _digest(actor: Actor, key: str) -> str:
-    return hashlib.sha256(f"{actor.user_id or actor.party_id}\0{key}".encode()).hexdigest()
-
-
-def _require_key(key: str | None) -> str:
-    if not key or len(key) > 200 or not key.isprintable():
-        raise InvalidInput(
-            "send an Idempotency-Key (1-200 printable characters)",
-            code="idempotency_key_required",
-            field="Idempotency-Key",
-        )
-    return key
+    return hashlib.sha256(f"{idempotency.caller_of(actor)}\0{key}".encode()).hexdigest()
 
 
 def act(
@@ -100,7 +90,7 @@ def act(
         check_open(TicketStatus(ticket["status"]), action.value)
     if action is TicketAction.TRACE_RECHARGE:
         return _trace(db, actor, ticket, given)
-    key = _require_key(idempotency_key)
+    key = idempotency.checked_key(idempotency_key)
     if action is TicketAction.CREDIT:
         return _credit(db, actor, ticket, given, key)
     return _line_action(db, actor, ticket, action, given, key)

@@ -88,23 +88,38 @@ def account(
     row = conn.execute(_FIND, {"key": key}).mappings().first()
     if row is not None:
         return dict(row)
-    values = {
-        "id": ids.new_id(),
-        "kind": kind.value,
-        "mvno_id": mvno_id,
-        "owner_id": owner_id,
-        "msisdn": msisdn,
-        "natural_key": key,
-        "no_overdraft": kind in NO_OVERDRAFT,
-        "debits_posted": 0,
-        "credits_posted": 0,
-        "debits_pending": 0,
-        "credits_pending": 0,
-        "created_at": clock.now(),
-    }
-    # Two first payments to one holder may race to open the account: one opens it.
-    insert_ignore(conn, la, values, ["natural_key"])
+    open_account(conn, kind, mvno_id, owner_id, msisdn)
     return dict(conn.execute(_FIND, {"key": key}).mappings().one())
+
+
+def open_account(
+    conn: Connection,
+    kind: AccountKind,
+    mvno_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+    msisdn: str | None,
+) -> None:
+    """Open the holder's account unless it is open: two first payments to one holder may
+    race to open it, and one does. Read the row afterwards either way."""
+    insert_ignore(
+        conn,
+        la,
+        {
+            "id": ids.new_id(),
+            "kind": kind.value,
+            "mvno_id": mvno_id,
+            "owner_id": owner_id,
+            "msisdn": msisdn,
+            "natural_key": natural_key(kind, mvno_id, owner_id, msisdn),
+            "no_overdraft": kind in NO_OVERDRAFT,
+            "debits_posted": 0,
+            "credits_posted": 0,
+            "debits_pending": 0,
+            "credits_pending": 0,
+            "created_at": clock.now(),
+        },
+        ["natural_key"],
+    )
 
 
 def balance(row: dict[str, Any]) -> Balance:

@@ -30,12 +30,10 @@ from openmvne.db.bulk import insert_rows
 from openmvne.db.combiner import AsyncCombiner, Combiner
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
-from openmvne.db.upsert import insert_ignore
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.catalog import tier_kept_bp
 from openmvne.domain.channels import AuthorisationStatus
 from openmvne.domain.ledger import (
-    NO_OVERDRAFT,
     AccountKind,
     TransferCode,
     TransferStatus,
@@ -458,25 +456,7 @@ class _Batch:
         locked = self._lock(wanted)
         for key, (kind, mvno, owner, msisdn) in wanted.items():
             if key not in locked:  # a holder's first money: open its account
-                insert_ignore(
-                    self.conn,
-                    la,
-                    {
-                        "id": ids.new_id(),
-                        "kind": kind.value,
-                        "mvno_id": mvno,
-                        "owner_id": owner,
-                        "msisdn": msisdn,
-                        "natural_key": key,
-                        "no_overdraft": kind in NO_OVERDRAFT,
-                        "debits_posted": 0,
-                        "credits_posted": 0,
-                        "debits_pending": 0,
-                        "credits_pending": 0,
-                        "created_at": self.now,
-                    },
-                    ["natural_key"],
-                )
+                ledger.open_account(self.conn, kind, mvno, owner, msisdn)
         if len(locked) < len(wanted):
             locked.update(self._lock([key for key in wanted if key not in locked]))
         return locked
