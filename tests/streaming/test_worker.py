@@ -123,3 +123,36 @@ def test_workers_sharing_partitions_still_rate_each_record_once(
         assert outcome(db, world, lines) == outcome(twin, twin_world, twin_lines)
     finally:
         twin.dispose()
+
+
+def test_an_idle_worker_waits_for_messages_a_lost_fetch_still_holds(
+    db: Database, nats_url: str, stream: layout.Layout, tmp_path: Path
+) -> None:
+    """Messages handed to a fetch whose client went away come back only after ack_wait. A
+    worker told to stop when idle waits for them rather than stopping with them unrated."""
+    _, lines = build_lines(db, count=3)
+    table = usage_for(lines, per_day=10, days=3)
+    publisher.publish(table, url=nats_url, layout=stream, per_message=50)
+
+    async def fetch_and_vanish() -> int:
+        client = await layout.connect(nats_url)
+        js = client.jetstream()
+        held = 0
+        for partition in ALL:
+            config = layout.consumer_config(stream, partition, ack_wait_s=4.0)
+            await js.add_consumer(stream.stream, config=config)
+            sub = await js.pull_subscribe_bind(
+                durable=stream.consumer(partition), stream=stream.stream
+            )
+            try:
+                held += len(await sub.fetch(1_000, timeout=0.3))
+            except TimeoutError:
+                continue
+        await client.close()  # none acked
+        return held
+
+    assert asyncio.run(fetch_and_vanish()) > 0
+    options = WorkerOptions(ALL, exit_when_idle_s=0.3, name="t")
+    stats = asyncio.run(Worker(rater(db, tmp_path / "lake"), options, url=nats_url,
+                               layout=stream).run())  # fmt: skip
+    assert (stats.rated, stats.duplicates) == (table.num_rows, 0)

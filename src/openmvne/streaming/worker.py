@@ -227,6 +227,8 @@ class Worker:
                     idle = self.options.exit_when_idle_s
                     quiet = time.monotonic() - self._last_activity
                     if idle and queue.empty() and not self._rating and quiet >= idle:
+                        if await self._owed(subs):  # given back, or lost in a fetch: wait
+                            continue
                         log.info("worker %s: idle for %.1f s, stopping", self.options.name, idle)
                         self.stop.set()
                     continue
@@ -241,6 +243,19 @@ class Worker:
                     break
                 except asyncio.QueueFull:
                     await asyncio.sleep(0.01)
+
+    async def _owed(self, subs: list[JetStreamContext.PullSubscription]) -> bool:
+        """Whether the partitions still hold messages for a worker: not yet delivered, or
+        delivered and not acked (given back with a delay after a failed batch, or handed to a
+        fetch that timed out, until ack_wait). Idle is not done while they do."""
+        for sub in subs:
+            try:
+                info = await sub.consumer_info()
+            except Exception:  # cannot tell: not done
+                return True
+            if (info.num_pending or 0) + (info.num_ack_pending or 0):
+                return True
+        return False
 
     async def _collect(self, subs: list[JetStreamContext.PullSubscription]) -> _Batch | None:
         """A micro-batch: what is waiting, up to max_records; when little is, what comes
