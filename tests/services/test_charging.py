@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,3 +156,137 @@ def test_only_the_lines_network_charges_it(db: Database, sw: SubscribersWorld) -
                 db, sw.w.actor["hostAdmin"], session_key="n", msisdn="17199999999", kind="sms",
                 requested=1,
             )  # fmt: skip
+
+
+def _script(payg: str, plan: str, p: str, network: Any) -> list[Any]:
+    """Requests on two lines, in order: shared allowance, replays, refusals, exhaustion."""
+    i, s = charging.initial_ask, charging.step_ask
+    return [
+        i(network, f"{p}1", payg, "voice", 300, "mo"),
+        i(network, f"{p}1", payg, "voice", 300, "mo"),  # a retry: replayed
+        i(network, f"{p}2", plan, "voice", 6_060, "mo"),
+        i(network, f"{p}3", plan, "voice", 60, "mo"),  # sees p2's reservation
+        i(network, f"{p}1", payg, "voice", 60, "mo"),  # the same id, another body
+        i(network, f"{p}4", "17000000009", "voice", 60, "mo"),  # no such line
+        s(network, f"{p}1", 1, 125, 120, final=False),
+        s(network, f"{p}1", 3, 0, 0, final=False),  # out of order
+        s(network, f"{p}2", 1, 6_000, 0, final=True),
+        s(network, f"{p}3", 1, 60, 0, final=True),
+        s(network, f"{p}1", 2, 59, 0, final=True),
+        s(network, f"{p}1", 2, 59, 0, final=True),  # replayed
+        i(network, f"{p}5", payg, "voice", 10**6, "mo"),  # what the balance affords
+        s(network, f"{p}5", 1, 10**6, 0, final=True),
+        i(network, f"{p}6", payg, "voice", 60, "mo"),  # nothing left: refused, barred
+        i(network, f"{p}7", payg, "voice", 60, "mo"),  # barred: denied
+        s(network, f"{p}6", 1, 0, 0, final=True),  # closed when refused
+        i(network, f"{p}8", plan, "data", 5_000_000, "mo"),
+        s(network, f"{p}8", 1, 2_000_000, 1_000_000, final=False),
+        s(network, f"{p}8", 2, 700_000, 0, final=True),
+        i(network, f"{p}9", plan, "voice", 120, "mt"),  # incoming: free on this offer
+        s(network, f"{p}9", 1, 120, 0, final=True),
+    ]
+
+
+def _outcome(result: Any, prefix: str) -> Any:
+    if isinstance(result, DomainError):
+        return (type(result).__name__, result.code)
+    return {**result, "sessionId": result["sessionId"].removeprefix(prefix)}
+
+
+def _period(db: Database, msisdn: str) -> tuple[Any, ...]:
+    up = t.usage_period
+    with db.read() as conn:
+        row = conn.execute(
+            unscoped(select(up).where(up.c.msisdn == msisdn), "test")
+        ).mappings().one()  # fmt: skip
+    return tuple(v for k, v in row.items() if k not in ("subscription_id", "msisdn", "mvno_id"))
+
+
+def test_a_batch_answers_as_its_requests_would_one_by_one(db: Database) -> None:
+    """The same requests on twin lines: all in one batch, and each in a batch of its own.
+    Every answer, balance, period total and line state is the same."""
+    with clock.frozen(NOW - timedelta(days=3)):
+        world = build_subscribers(db)
+        lines = [
+            world.sale(db, seq=n, offer=offer, prepayment_fen=fen)[0]
+            for n, offer, fen in ((1, "payg", 1_000), (2, "plan", 10_000),
+                                  (3, "payg", 1_000), (4, "plan", 10_000))
+        ]  # fmt: skip
+        world.settle(db)
+    network = world.w.actor["hostAdmin"]
+    with clock.frozen(NOW):
+        together = charging.run_batch(db, _script(lines[0], lines[1], "a", network))
+        alone = [
+            charging.run_batch(db, [ask])[0] for ask in _script(lines[2], lines[3], "b", network)
+        ]
+    assert [_outcome(r, "a") for r in together] == [_outcome(r, "b") for r in alone]
+    # The script does reach what it means to (a check on the script, not the batch).
+    answers = [_outcome(r, "a") for r in together]
+    assert answers[1]["replayed"]
+    assert answers[11]["replayed"]
+    assert [answers[k] for k in (4, 5, 7, 16)] == [
+        ("RuleViolation", "request_number_reused"),
+        ("NotFound", "unknown_line"),
+        ("Conflict", "request_out_of_order"),
+        ("Conflict", "session_closed"),
+    ]
+    assert [answers[k]["resultCode"] for k in (14, 15)] == [
+        charging.CREDIT_LIMIT_REACHED,
+        charging.END_USER_SERVICE_DENIED,
+    ]
+    for batched, single in ((lines[0], lines[2]), (lines[1], lines[3])):
+        assert view(db, world, batched)["balance"] == view(db, world, single)["balance"]
+        assert view(db, world, batched)["line"]["state"] == view(db, world, single)["line"]["state"]
+        assert _period(db, batched) == _period(db, single)
+    assert view(db, world, lines[0])["line"]["state"] == "arrearsOutBarred"
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)
+
+
+def test_batches_of_two_processes_race_for_the_same_sessions(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """Two engines (as two server processes) run batches of the same requests at once, in
+    opposite orders: each session opens once and ends once; both get the same answers."""
+    network = sw.w.actor["hostAdmin"]
+    line = sw.plan  # type: ignore[attr-defined]
+    before = available(db, sw, line)
+    other = Database(db.url)
+
+    def race(asks: list[Any]) -> tuple[list[Any], list[Any]]:
+        answers: dict[str, list[Any]] = {}
+
+        def run(name: str, engine: Database, order: list[Any]) -> None:
+            answers[name] = list(charging.run_batch(engine, order))
+
+        threads = [
+            threading.Thread(target=run, args=("a", db, asks)),
+            threading.Thread(target=run, args=("b", other, list(reversed(asks)))),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        return answers["a"], list(reversed(answers["b"]))
+
+    keys = [f"race-{n}" for n in range(30)]
+    with clock.frozen(NOW):
+        opened = race([charging.initial_ask(network, k, line, "voice", 300, "mo") for k in keys])
+        ended = race([charging.step_ask(network, k, 1, 250, 0, final=True) for k in keys])
+    other.dispose()
+    for a, b in (opened, ended):
+        assert all(isinstance(x, dict) for x in a + b), [
+            x for x in a + b if isinstance(x, Exception)
+        ]
+        assert [{**x, "replayed": None} for x in a] == [{**x, "replayed": None} for x in b]
+        replayed = sorted(x["replayed"] for x in a + b)
+        assert replayed == [False] * 30 + [True] * 30
+    # 30 calls of 250 s, 5 started minutes each: 150 minutes, 100 from the plan's allowance,
+    # 50 at 0.10 CNY.
+    assert available(db, sw, line) == before - 500
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)
+        sessions = conn.execute(
+            unscoped(select(t.charging_session.c.state), "test")
+        ).scalars().all()  # fmt: skip
+    assert sessions == ["closed"] * 30

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -110,6 +112,42 @@ def test_same_file_twice_and_overlapping_files_rate_once(
     for outsider in ("mvno2Admin", "partnerAdmin", "outletClerk"):
         with pytest.raises(NotFound):
             usage.rated_records(db, sw.w.actor[outsider].scope, a, "2026-11")
+
+
+def test_a_record_twice_in_one_batch_is_rated_once_as_its_first_copy(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    a = lines(sw)[0]
+    lake = tmp_path / "lake"
+    rows = [
+        ["44-MSC", 5, a, "voice", at(5), 61, "mo", "44"],
+        ["44-MSC", 5, a, "voice", at(5), 600, "mo", "44"],  # the same id again: dropped
+        ["44-MSC", 1, a, "voice", at(1), 61, "mo", "44"],  # rated by the first file
+        ["44-MSC", 9, "17999999999", "voice", at(9), 60, "mo", "44"],
+        ["44-MSC", 9, "17999999999", "voice", at(9), 60, "mo", "44"],
+    ]
+    parquet = tmp_path / "usage.parquet"
+    pq.write_table(
+        pa.table({name: [str(row[i]) for row in rows] for i, name in enumerate(HEADER)}), parquet
+    )
+    with clock.frozen(NOW):
+        usage.rate_files(db, [write_csv(tmp_path / "1.csv", calls(a, 0, 2))], lake=lake)
+        done = usage.rate_files(db, [parquet], lake=lake)
+    assert (done.rated, done.duplicates, done.rejected) == (1, 2, 2)
+    assert done.charged_fen == 20  # the first copy, 61 s: 2 minutes at 0.10 CNY
+    with db.read() as conn:
+        refused = conn.execute(
+            unscoped(
+                select(t.usage_reject.c.line_no, t.usage_reject.c.reason)
+                .where(t.usage_reject.c.batch_id == done.batch_id)
+                .order_by(t.usage_reject.c.line_no),
+                "test",
+            )
+        ).all()
+    # Parquet rows count from 1; a refused record is refused every time it appears.
+    assert [tuple(r) for r in refused] == [(4, "unknown subscriber"), (5, "unknown subscriber")]
+    rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")
+    assert sorted((r["seq"], r["quantity"]) for r in rated) == [(0, 61), (1, 61), (5, 61)]
 
 
 def test_bad_records_are_quarantined_and_the_rest_rated(

@@ -13,12 +13,50 @@ import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio.to_thread
+import psycopg
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import IntegrityError
+
+from openmvne.db.bulk import insert_rows
+from openmvne.db.engine import Database
+from openmvne.errors import Busy, Conflict
 
 Ask = TypeVar("Ask")
 Answer = TypeVar("Answer")
+ATTEMPTS = 3  # a batch that lost a race with another process's is run again, this often
+
+
+class Raced(Exception):
+    """Another process took one of the batch's unique keys after the batch looked."""
+
+
+def insert_claiming(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows whose unique keys the batch checked were free: if another process took
+    one since, the batch is run again from the start (and then sees it)."""
+    try:
+        insert_rows(conn, table, rows)
+    except (IntegrityError, psycopg.IntegrityError) as exc:  # COPY raises psycopg's own
+        raise Raced from exc
+
+
+def run_retrying(
+    db: Database, run: Callable[[Connection], list[Answer | BaseException]]
+) -> list[Answer | BaseException]:
+    """`run` in one transaction; again from the start if it raced another process's batch
+    (Raced), or met a lock timeout or deadlock (db.write says Busy)."""
+    for attempt in range(ATTEMPTS):
+        try:
+            with db.write() as conn:
+                return run(conn)
+        except Raced:
+            continue
+        except Busy:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise Conflict("a request with the same key is in flight; retry", code="request_in_flight")
 
 
 @dataclass(eq=False)

@@ -25,5 +25,13 @@ def lock_key(name: str) -> int:
 def lock(conn: Connection, *names: str) -> None:
     if not enabled or conn.dialect.name != "postgresql":
         return
-    for key in sorted({lock_key(n) for n in names}):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    keys = sorted({lock_key(n) for n in names})
+    if len(keys) == 1:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": keys[0]})
+    elif keys:
+        # One round trip for many: unnest yields the array's order, and each lock is taken
+        # as its row is produced, so the locks are taken in sorted order still.
+        conn.execute(
+            text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ks AS bigint[])) AS k"),
+            {"ks": keys},
+        )

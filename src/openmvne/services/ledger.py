@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
+from openmvne.db import bulk
 from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
 from openmvne.db.upsert import insert_ignore
@@ -218,8 +219,9 @@ def post_many(conn: Connection, moves: list[Move]) -> int:
     now = clock.now()
     conn.execute(_BUMP_DEBITS, [{"account": a, "amount": v} for a, v in sorted(debits.items())])
     conn.execute(_BUMP_CREDITS, [{"account": a, "amount": v} for a, v in sorted(credits.items())])
-    conn.execute(
-        _INSERT_TRANSFER,
+    bulk.insert_rows(
+        conn,
+        lt,
         [
             {
                 "id": ids.new_id(),

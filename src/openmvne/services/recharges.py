@@ -20,14 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, bindparam, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
 from openmvne.db import tables as t
 from openmvne.db.bulk import insert_rows
-from openmvne.db.combiner import AsyncCombiner, Combiner
+from openmvne.db.combiner import AsyncCombiner, Combiner, insert_claiming, run_retrying
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor, ScopeKind
@@ -44,8 +42,6 @@ from openmvne.domain.numbers import NumberState, parse_msisdn
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.subscribers import ARREARS
 from openmvne.errors import (
-    Busy,
-    Conflict,
     DomainError,
     Forbidden,
     InvalidInput,
@@ -62,7 +58,6 @@ ro = t.recharge_order
 la = t.ledger_account
 ik = t.idempotency_key
 WHY = "cross-brand recharge: any outlet may learn a number's brand and credit it"
-ATTEMPTS = 3  # a batch that lost a race with another process's is run again, this often
 
 
 # --- lookups shared with the other money use cases ------------------------------------------
@@ -278,26 +273,8 @@ def _async_desk(db: Database) -> AsyncCombiner[Recharge, dict[str, Any]]:
     return desk
 
 
-class _Raced(Exception):
-    """Another process claimed one of the batch's keys or orders after we looked."""
-
-
 def run_batch(db: Database, asks: Sequence[Recharge]) -> list[dict[str, Any] | BaseException]:
-    """Run a batch in one transaction; again (from the start) if it raced another process's
-    batch for a key or an order, or met a lock timeout or deadlock (db.write says Busy)."""
-    for attempt in range(ATTEMPTS):
-        try:
-            with db.write() as conn:
-                return _Batch(conn, asks).run()
-        except _Raced:
-            continue
-        except Busy:
-            if attempt == ATTEMPTS - 1:
-                raise
-    raise Conflict(
-        "a request with this idempotency key or order number is in flight; retry",
-        code="request_in_flight",
-    )
+    return run_retrying(db, lambda conn: _Batch(conn, asks).run())
 
 
 @dataclass
@@ -554,7 +531,8 @@ class _Batch:
     ) -> None:
         conn = self.conn
         if new_keys:
-            self._claim(
+            insert_claiming(
+                self.conn,
                 ik,
                 [
                     {
@@ -571,7 +549,8 @@ class _Batch:
             )
         if not done:
             return
-        self._claim(
+        insert_claiming(
+            self.conn,
             ro,
             [
                 {
@@ -642,15 +621,6 @@ class _Batch:
             ],
         )
         self._restore_lines(done)
-
-    def _claim(self, table: Any, rows: list[dict[str, Any]]) -> None:
-        """Insert rows keyed uniquely. If another process took one of those keys after this
-        batch looked (on PostgreSQL this insert waits for its commit), the batch runs again
-        and sees it."""
-        try:
-            insert_rows(self.conn, table, rows)
-        except (IntegrityError, psycopg.IntegrityError) as exc:  # COPY raises psycopg's own
-            raise _Raced from exc
 
     def _restore_lines(self, done: list[tuple[Recharge, _Plan]]) -> None:
         """A line barred for arrears whose debt the recharge covers is active again at once."""

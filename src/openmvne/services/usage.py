@@ -21,7 +21,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from pyroaring import BitMap64
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from openmvne import clock, ids
-from openmvne.db import locks
+from openmvne.db import bulk, locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.listing import page
@@ -153,11 +155,12 @@ def load(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
             raise InvalidInput(f"no such file: {path}", code="file_missing", field="files")
         quoted = str(path).replace("'", "''")
         if path.suffix.lower() in (".parquet", ".pq"):
-            source = f"read_parquet('{quoted}')"
-            first_line = 1
+            # The reader numbers the rows itself, in parallel; row_number() would not be.
+            source = f"read_parquet('{quoted}', file_row_number = true)"
+            line_no, first_line = "file_row_number", 1
         else:
             source = f"read_csv('{quoted}', header = true, all_varchar = true)"
-            first_line = 2  # after the header
+            line_no, first_line = "row_number() OVER () - 1", 2  # after the header
         try:
             described = con.execute(f"DESCRIBE SELECT * FROM {source}")  # noqa: S608  # quoted path
             names = {row[0] for row in described.fetchall()}
@@ -174,41 +177,65 @@ def load(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
             )
         columns = ", ".join(c if c in names else f"NULL AS {c}" for c in COLUMNS)
         parts.append(
-            f"SELECT {i} AS file_no, row_number() OVER () + {first_line - 1} AS line_no, "  # noqa: S608  # numbers and quoted paths of ours
+            f"SELECT {i} AS file_no, {line_no} + {first_line} AS line_no, "  # noqa: S608  # numbers and quoted paths of ours
             f"{columns} FROM {source}"
         )
     try:
-        con.execute("CREATE OR REPLACE TABLE raw AS " + " UNION ALL BY NAME ".join(parts))
+        _check(con, " UNION ALL BY NAME ".join(parts))
     except duckdb.Error as exc:
         raise InvalidInput(
             f"a file could not be read: {str(exc).splitlines()[0]}", code="bad_file", field="files"
         ) from exc
-    con.execute(f"CREATE OR REPLACE TABLE parsed AS {PARSE_SQL}")
+
+
+def _check(con: duckdb.DuckDBPyConnection, raw_sql: str) -> None:
+    """Parse and check the raw records into `good`, in one pass over the input: each row's
+    refusal `reason` (NULL for a good one) and its own billing `period`. Views, not tables,
+    until then: materialising 10 million rows a step costs more than the checks."""
+    con.execute(f"CREATE OR REPLACE VIEW raw AS {raw_sql}")
+    con.execute(f"CREATE OR REPLACE VIEW parsed AS {PARSE_SQL}")
     con.execute(
-        f"CREATE OR REPLACE TABLE checked AS {CHECK_SQL}", {"limit": future_limit(clock.now())}
+        f"CREATE OR REPLACE TABLE good AS SELECT *, {OWN_PERIOD} AS period FROM ({CHECK_SQL})",  # noqa: S608  # constant text
+        {"limit": future_limit(clock.now())},
     )
 
 
 def _claim_groups(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], np.ndarray]:
-    """The batch's fresh record ids, grouped by claim row (node, partition·block)."""
+    """The batch's record ids, grouped by claim row (node, partition·block), as offsets."""
     claim_sql = f"""SELECT node_id, (CAST(msisdn AS BIGINT) % {PARTITIONS}) * {1 << 40}
                    + (seq >> {BLOCK_BITS}) AS block,
                    list(seq & {(1 << BLOCK_BITS) - 1}) AS offsets
             FROM good GROUP BY ALL"""  # noqa: S608  # constants of ours
-    rows = con.execute(claim_sql).fetchall()
-    return {
-        (node, int(block)): np.asarray(offsets, dtype=np.uint64) for node, block, offsets in rows
-    }
+    # As Arrow: each group's offsets are a slice of one array, never a Python list.
+    table = con.sql(claim_sql).to_arrow_table()
+    nodes = table.column("node_id").to_pylist()
+    blocks = table.column("block").to_pylist()
+    groups: dict[tuple[str, int], np.ndarray] = {}
+    row = 0
+    for chunk in table.column("offsets").chunks:
+        flat = chunk.values.to_numpy().astype(np.uint64)
+        bounds = chunk.offsets.to_numpy()  # positions in the chunk's (unsliced) values
+        for i in range(len(chunk)):
+            groups[(nodes[row], int(blocks[row]))] = flat[bounds[i] : bounds[i + 1]]
+            row += 1
+    return groups
 
 
 def _claim(
     conn: Connection, con: duckdb.DuckDBPyConnection
 ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Take out the records claimed by earlier batches; return (duplicates, new claim rows,
-    changed claim rows)."""
+    """Take out the records repeated in the batch and those claimed by earlier batches;
+    return (duplicates, new claim rows, changed claim rows)."""
     groups = _claim_groups(con)
     if not groups:
         return 0, [], []
+    fresh = {key: BitMap64(offsets) for key, offsets in groups.items()}
+    repeats = sum(len(offsets) - len(fresh[key]) for key, offsets in groups.items())
+    if repeats:  # the same record twice in the batch: keep the first
+        con.execute(
+            "CREATE OR REPLACE TABLE good AS SELECT * FROM good QUALIFY row_number() OVER "
+            "(PARTITION BY node_id, seq ORDER BY file_no, line_no) = 1"
+        )
     # One lock per (node, partition), not per block: a transaction may take only so many.
     locks.lock(conn, *sorted({f"usage-claim:{node}:{block >> 40}" for node, block in groups}))
     uc = t.usage_claim
@@ -223,36 +250,42 @@ def _claim(
         for row in rows:
             if (row.node_id, row.block) in groups:
                 stored[(row.node_id, row.block)] = BitMap64.deserialize(row.bitmap)
-    duplicate_keys: list[tuple[str, int]] = []
+    seen_nodes: list[str] = []
+    seen_seqs: list[np.ndarray] = []
     inserts, updates = [], []
-    for (node, block), offsets in groups.items():
-        fresh = BitMap64(offsets)
+    for (node, block), ours in fresh.items():
         before = stored.get((node, block))
         if before is not None:
-            seen = fresh & before
+            seen = ours & before
             if seen:
                 base = (block % (1 << 40)) << BLOCK_BITS
-                duplicate_keys.extend((node, base + int(o)) for o in seen)
-            merged = before | fresh
+                seen_nodes.append(node)
+                seen_seqs.append(np.frombuffer(seen.to_array(), dtype=np.uint64) + base)
+            merged = before | ours
             updates.append(
                 {"n": node, "b": block, "bitmap": merged.serialize(), "count": len(merged)}
             )
         else:
             inserts.append(
-                {"node_id": node, "block": block, "bitmap": fresh.serialize(), "count": len(fresh)}
+                {"node_id": node, "block": block, "bitmap": ours.serialize(), "count": len(ours)}
             )
-    if duplicate_keys:
+    claimed_before = sum(len(seqs) for seqs in seen_seqs)
+    if claimed_before:
+        # Node ids dictionary-encoded: one string per claim row, not one per record.
+        which = np.repeat(np.arange(len(seen_nodes)), [len(seqs) for seqs in seen_seqs])
         con.register(
             "seen",
             pa.table(
                 {
-                    "node_id": [k[0] for k in duplicate_keys],
-                    "seq": pa.array([k[1] for k in duplicate_keys], pa.int64()),
+                    "node_id": pa.DictionaryArray.from_arrays(which, pa.array(seen_nodes)),
+                    "seq": pa.array(np.concatenate(seen_seqs).astype(np.int64)),
                 }
             ),
         )
-        con.execute("DELETE FROM good WHERE (node_id, seq) IN (SELECT node_id, seq FROM seen)")
-    return len(duplicate_keys), inserts, updates
+        con.execute(
+            "DELETE FROM good USING seen WHERE good.node_id = seen.node_id AND good.seq = seen.seq"
+        )
+    return repeats + claimed_before, inserts, updates
 
 
 def _write_claims(
@@ -321,7 +354,9 @@ def _accounts(
         ).order_by(la.c.id)
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        by_natural.update({r["natural_key"]: dict(r) for r in conn.execute(stmt).mappings()})
+        result = conn.execute(stmt)
+        names = list(result.keys())
+        by_natural.update({r.natural_key: dict(zip(names, r, strict=True)) for r in result})
     out = {}
     for key, nk in natural.items():
         row = by_natural.get(nk)
@@ -453,8 +488,7 @@ def _post_totals(
 def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
     """Write the postings; returns the wholesale fen posted."""
     up = t.usage_period
-    if posting.period_inserts:
-        conn.execute(insert(up), posting.period_inserts)
+    bulk.insert_rows(conn, up, posting.period_inserts)
     if posting.period_updates:
         conn.execute(
             update(up)
@@ -630,11 +664,22 @@ def _write_lake(
         quoted = str(temporary).replace("'", "''")
         con.execute(
             f"COPY (SELECT * FROM rated WHERE period = $p) "  # noqa: S608  # numbers and quoted paths of ours
-            f"TO '{quoted}' (FORMAT parquet)",
+            f"TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)",
             {"p": period},
         )
         pairs.append((temporary, final))
     return pairs
+
+
+@contextmanager
+def _lake_writer(
+    con: duckdb.DuckDBPyConnection, lake: Path, batch_id: uuid.UUID, kind: str
+) -> Iterator[Future[list[tuple[Path, Path]]]]:
+    """Write the rated records to the lake on another thread while this one posts the
+    totals: DuckDB works outside the GIL, so the two overlap. Leaving waits for the writer,
+    whatever happened."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake") as pool:
+        yield pool.submit(_write_lake, con.cursor(), lake, batch_id, kind)
 
 
 ORPHAN_AGE_S = 3600
@@ -672,6 +717,17 @@ def recover(db: Database, lake: Path) -> int:
     return done
 
 
+def _rating_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    # Row order is never relied on (every ordered read says ORDER BY): without it DuckDB
+    # writes tables and Parquet in parallel.
+    con.execute(
+        "SET TimeZone = 'UTC'; SET enable_progress_bar = false; "
+        "SET preserve_insertion_order = false"
+    )
+    return con
+
+
 def rate_files(
     db: Database,
     paths: Sequence[Path],
@@ -682,8 +738,7 @@ def rate_files(
 ) -> BatchResult:
     """Rate usage files as one batch. `after_compute` is a test hook: it runs inside the
     transaction, after the rating and before the commit (where a crash hurts most)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    con = _rating_connection()
     load(con, paths)
     return _rate_loaded(
         db,
@@ -697,17 +752,12 @@ def rate_files(
 def rate_table(db: Database, table: pa.Table, *, lake: Path, source: str) -> BatchResult:
     """Rate records already in memory (a stream's micro-batch) as one batch, exactly as a
     file: the table has the file's columns (docs/usage-records.md)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    con = _rating_connection()
     con.register("incoming", table)
     columns = ", ".join(c if c in table.column_names else f"NULL AS {c}" for c in COLUMNS)
-    con.execute(
-        f"CREATE TABLE raw AS SELECT 0 AS file_no, row_number() OVER () AS line_no, {columns} "  # noqa: S608  # our column names
-        "FROM incoming"
-    )
-    con.execute(f"CREATE OR REPLACE TABLE parsed AS {PARSE_SQL}")
-    con.execute(
-        f"CREATE OR REPLACE TABLE checked AS {CHECK_SQL}", {"limit": future_limit(clock.now())}
+    _check(
+        con,
+        f"SELECT 0 AS file_no, row_number() OVER () AS line_no, {columns} FROM incoming",  # noqa: S608  # our column names
     )
     return _rate_loaded(db, con, lake=lake, source=source, after_compute=None)
 
@@ -722,22 +772,12 @@ def _rate_loaded(
 ) -> BatchResult:
     lake = lake_dir(lake)
     recover(db, lake)
+    records_in = _count(con, "good")
     con.execute(
         "CREATE TABLE rejects AS SELECT file_no, line_no, node_id, CAST(seq AS VARCHAR) AS seq, "
-        "msisdn, reason FROM checked WHERE reason IS NOT NULL"
+        "msisdn, reason FROM good WHERE reason IS NOT NULL"
     )
-    con.execute(
-        f"CREATE TABLE good AS SELECT * EXCLUDE (reason), {OWN_PERIOD} AS period "  # noqa: S608  # constant text
-        "FROM checked WHERE reason IS NULL"
-    )
-    repeated = con.execute("SELECT count(*) > count(DISTINCT (node_id, seq)) FROM good").fetchone()
-    if repeated and repeated[0]:  # the same record twice in the batch: keep the first
-        con.execute(
-            "CREATE OR REPLACE TABLE good AS SELECT * FROM good QUALIFY row_number() OVER "
-            "(PARTITION BY node_id, seq ORDER BY file_no, line_no) = 1"
-        )
-    records_in = _count(con, "checked")
-    in_file_duplicates = records_in - _count(con, "rejects") - _count(con, "good")
+    con.execute("DELETE FROM good WHERE reason IS NOT NULL")
     batch_id = ids.new_id()
     reference = f"usage:{batch_id}"
     result = BatchResult(batch_id, records_in=records_in)
@@ -760,12 +800,13 @@ def _rate_loaded(
         con.execute(RECORDS_VIEW)
         con.execute(f"CREATE TABLE rated AS {ENGINE_SQL}")
         totals = con.execute(TOTALS_SQL).fetchall()
-        posting, charged, unpaid = _post_totals(conn, totals, terms, reference)
-        _write_claims(conn, claim_inserts, claim_updates)
-        wholesale = _apply(conn, posting, reference)
-        pairs = _write_lake(con, lake, batch_id, "rate")
+        with _lake_writer(con, lake, batch_id, "rate") as writing:
+            posting, charged, unpaid = _post_totals(conn, totals, terms, reference)
+            _write_claims(conn, claim_inserts, claim_updates)
+            wholesale = _apply(conn, posting, reference)
+            pairs = writing.result()
         rejected = _count(con, "rejects")
-        result.duplicates = duplicates + in_file_duplicates
+        result.duplicates = duplicates
         result.rejected = rejected
         result.late = late
         result.rated = _count(con, "rated")
@@ -850,8 +891,7 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     batch_id = ids.new_id()
     reference = f"rerate:{batch_id}"
     result = BatchResult(batch_id)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    con = _rating_connection()
     with db.write() as conn:
         locks.lock(conn, *(f"usage-partition:{p}" for p in range(PARTITIONS)))
         sr = t.settlement_run
@@ -882,9 +922,10 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
         totals = con.execute(TOTALS_SQL).fetchall()
         if all(_unchanged(row, terms[(row[0], row[1])].existing) for row in totals):
             return BatchResult(None, records_in=_count(con, "good"))
-        posting, charged, unpaid = _post_totals(conn, totals, terms, reference, replace=True)
-        wholesale = _apply(conn, posting, reference)
-        pairs = _write_lake(con, lake, batch_id, "rerate")
+        with _lake_writer(con, lake, batch_id, "rerate") as writing:
+            posting, charged, unpaid = _post_totals(conn, totals, terms, reference, replace=True)
+            wholesale = _apply(conn, posting, reference)
+            pairs = writing.result()
         result.records_in = result.rated = _count(con, "rated")
         result.charged_fen, result.unpaid_fen, result.wholesale_fen = charged, unpaid, wholesale
         result.lines = len(totals)

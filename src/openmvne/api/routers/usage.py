@@ -162,10 +162,11 @@ def _charging(result: dict[str, Any], status: int = 200) -> JSONResponse:
     status_code=201,
     summary="Online charging, initial request: open a session and reserve units (Gy CCR-I)",
 )
-def charging_start(
+async def charging_start(
     body: ChargingStart, actor: Actor = Depends(caller), db: Database = Depends(database)
 ) -> JSONResponse:
-    result = charging.initial(
+    # Async: the request waits for its batch's commit on the event loop, not in a thread.
+    result = await charging.initial_async(
         db,
         actor,
         session_key=body.sessionId,
@@ -183,20 +184,21 @@ def charging_start(
     f"{V1}/chargingSessions/{{session_id}}/update",
     summary="Online charging, update: charge what was used, reserve more (Gy CCR-U)",
 )
-def charging_update(
+async def charging_update(
     session_id: str,
     body: ChargingUpdate,
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
     return _charging(
-        charging.update_session(
+        await charging.step_async(
             db,
             actor,
             session_key=session_id,
             number=body.requestNumber,
             used=body.usedUnits,
             requested=body.requestedUnits,
+            final=False,
         )
     )
 
@@ -205,15 +207,21 @@ def charging_update(
     f"{V1}/chargingSessions/{{session_id}}/terminate",
     summary="Online charging, termination: charge what was used, release the rest (Gy CCR-T)",
 )
-def charging_end(
+async def charging_end(
     session_id: str,
     body: ChargingEnd,
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
     return _charging(
-        charging.terminate(
-            db, actor, session_key=session_id, number=body.requestNumber, used=body.usedUnits
+        await charging.step_async(
+            db,
+            actor,
+            session_key=session_id,
+            number=body.requestNumber,
+            used=body.usedUnits,
+            requested=0,
+            final=True,
         )
     )
 
