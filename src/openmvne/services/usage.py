@@ -678,8 +678,12 @@ def _lake_writer(
     """Write the rated records to the lake on another thread while this one posts the
     totals: DuckDB works outside the GIL, so the two overlap. Leaving waits for the writer,
     whatever happened."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake") as pool:
-        yield pool.submit(_write_lake, con.cursor(), lake, batch_id, kind)
+    cursor = con.cursor()  # the same in-memory database, usable from another thread
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake") as pool:
+            yield pool.submit(_write_lake, cursor, lake, batch_id, kind)
+    finally:
+        cursor.close()
 
 
 ORPHAN_AGE_S = 3600
