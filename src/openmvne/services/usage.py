@@ -515,9 +515,13 @@ def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
             update(sub)
             .where(sub.c.id == bindparam("sid"))
             .values(debt_fen=sub.c.debt_fen + bindparam("owed")),
-            [{"sid": k, "owed": v} for k, v in sorted(posting.debts.items()) if v],
+            [
+                {"sid": k, "owed": posting.debts[k]}
+                for k in usage_terms.in_order(posting.debts)
+                if posting.debts[k]
+            ],
         )
-    for line_id in sorted(posting.exhausted):
+    for line_id in usage_terms.in_order(posting.exhausted):
         lifecycle.exhausted(conn, SYSTEM, line_id)
     return wholesale_fen
 

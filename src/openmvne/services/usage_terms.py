@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -26,6 +27,11 @@ RATEABLE = [
     for s in LineState
     if s not in (LineState.PENDING, LineState.FAILED, LineState.CANCELLED)
 ]
+
+
+def in_order(ids_: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Ids sorted as UUIDs sort, by their integer: several times faster than UUID.__lt__."""
+    return sorted(ids_, key=attrgetter("int"))
 
 
 @dataclass
@@ -90,7 +96,7 @@ def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], di
 
 def _offers(conn: Connection, ids_: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     po = t.product_offering
-    wanted = sorted(set(ids_))
+    wanted = in_order(set(ids_))
     out: dict[uuid.UUID, dict[str, Any]] = {}
     for start in range(0, len(wanted), CHUNK):
         rows = conn.execute(
@@ -165,7 +171,7 @@ def period_rows(
     up = t.usage_period
     wanted = set(keys)
     periods = sorted({p for _, p in keys})
-    line_ids = sorted({line_id for line_id, _ in keys})
+    line_ids = in_order({line_id for line_id, _ in keys})
     out: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     for start in range(0, len(line_ids), CHUNK):
         rows = conn.execute(
@@ -203,7 +209,7 @@ def terms_for(
     # matter only for the periods met for the first time (online charging's steady state
     # reads neither).
     new = [(line_id, p) for line_id, p in by_key if (line_id, p) not in existing]
-    addons = _addons(conn, sorted({line_id for line_id, _ in new}), sorted({p for _, p in new}))
+    addons = _addons(conn, in_order({line_id for line_id, _ in new}), sorted({p for _, p in new}))
     previous = period_rows(conn, [(line_id, previous_period(p)) for line_id, p in new])
     wholesale: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[int, int, int]] = {}
     for period in sorted({p for _, p in keys}):
