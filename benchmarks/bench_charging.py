@@ -127,7 +127,7 @@ def _measure(label: str, url: str) -> None:
         _wait(ours_port)
         _wait(bare_port)
         base = f"http://127.0.0.1:{ours_port}"
-        _pairs(base, token, lines, "warm", 2)
+        warm = _pairs(base, token, lines, "warm", 2)
         ours_run = _pairs(base, token, lines, "run", SECONDS)
         bare_url = f"http://127.0.0.1:{bare_port}/bare"
         _wrk(bare_url, {}, ["warm", ""], 2, IN_FLIGHT)
@@ -139,6 +139,7 @@ def _measure(label: str, url: str) -> None:
         bare.wait(10)
     if ours_run["refused"] or ours_run["socket_errors"] or ours_run["pairs"] == 0:
         raise RuntimeError(f"charging: {ours_run}")
+    checked = _check(url, warm["pairs"] + ours_run["pairs"])
     rate = ours_run["pairs"] / ours_run["seconds"]
     base_rate = bare_run["requests"] / bare_run["seconds"]
     print(
@@ -147,8 +148,45 @@ def _measure(label: str, url: str) -> None:
         f"{ours_run['p50_us'] / 1000:.1f} ms, p99 {ours_run['p99_us'] / 1000:.1f} ms; baseline "
         f"bare insert endpoint {base_rate:,.0f} requests/s, p99 "
         f"{bare_run['p99_us'] / 1000:.1f} ms; ratio (pairs are two requests) "
-        f"{2 * rate / base_rate:.2f}"
+        f"{2 * rate / base_rate:.2f}; {checked}"
     )
+
+
+def _check(url: str, acknowledged: int) -> str:
+    """After the runs: every acknowledged termination closed its session, each session's
+    61 s were charged once (two started minutes) into its line's period, no more (wrk may
+    leave up to a connection's worth per run unanswered when its time is up: those the server
+    still did), and the ledger balances."""
+    from sqlalchemy import func, select
+
+    from openmvne.db import tables as t
+    from openmvne.db.engine import Database
+    from openmvne.db.scoping import unscoped
+    from openmvne.services import money
+
+    db = Database(url)
+    cs, up = t.charging_session, t.usage_period
+    with db.read() as conn:
+        closed, billed = conn.execute(
+            unscoped(
+                select(func.count(), func.sum(cs.c.used_units)).where(cs.c.state == "closed"),
+                "bench",
+            )
+        ).one()
+        charged = conn.execute(unscoped(select(func.sum(up.c.voice_used_s)), "bench")).scalar_one()
+    problems = money.check(db)
+    db.dispose()
+    if (
+        not acknowledged <= closed <= acknowledged + 4 * IN_FLIGHT
+        or billed != 120 * closed
+        or charged != billed
+        or problems
+    ):
+        raise RuntimeError(
+            f"{closed} sessions closed for {acknowledged} acknowledged, {billed} s billed, "
+            f"{charged} s in the periods; {problems[:3]}"
+        )
+    return f"{closed:,} sessions closed for {acknowledged:,} acknowledged, each charged once"
 
 
 def run() -> None:
