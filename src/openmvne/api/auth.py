@@ -11,9 +11,15 @@ from openmvne.errors import NotAuthenticated
 from openmvne.services import users
 
 
-def database(request: Request) -> Database:
+def _database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+async def database(request: Request) -> Database:
+    """The app's database. Async though it does no I/O: FastAPI runs a plain dependency in a
+    worker thread, a thread hop per request for a lookup."""
+    return _database(request)
 
 
 def _token(request: Request) -> str:
@@ -27,7 +33,7 @@ def _token(request: Request) -> str:
 async def caller(request: Request) -> Actor:
     """Async, so a token seen in the last few seconds costs no thread (users.py keeps it);
     otherwise it is looked up in a worker thread."""
-    token, db = _token(request), database(request)
+    token, db = _token(request), _database(request)
     known = users.known_token(db, token)
     if known is not None:
         return known
@@ -36,4 +42,4 @@ async def caller(request: Request) -> Actor:
 
 def caller_now(request: Request) -> Actor:
     """The caller, from a plain (threaded) handler that authenticates only sometimes."""
-    return users.actor_from_token(database(request), _token(request))
+    return users.actor_from_token(_database(request), _token(request))

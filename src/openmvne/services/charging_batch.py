@@ -623,7 +623,10 @@ class Batch:
                 ],
             )
         insert_claiming(conn, cr, self.new_requests)
-        touched = [(k, u) for k, u in sorted(self.usage.items(), key=str) if u.touched]
+        touched = sorted(
+            ((k, u) for k, u in self.usage.items() if u.touched),
+            key=lambda item: (item[0][0].int, item[0][1]),  # by line and period: lock order
+        )
         # A rating batch may have opened the period meanwhile: then this batch runs again.
         insert_claiming(conn, t.usage_period, [u.row for _, u in touched if not u.exists])
         updates = [
