@@ -159,9 +159,13 @@ class Batch:
         self._read_lines()
         locks.lock(self.conn, *(f"line:{line_id}" for line_id in self.lines))
         if self.conn.dialect.name == "postgresql":
-            # Under the locks: another process's batch on these lines has committed.
+            # Again under the locks: what another process did to these lines (its batch, a
+            # lifecycle change) has committed. On SQLite the write transaction was the lock.
+            locked = set(self.lines)
+            self.lines, self.line_of = {}, {}
             self._read_sessions()
-            if any(s["subscription_id"] not in self.lines for s in self.sessions.values()):
+            self._read_lines()
+            if not set(self.lines) <= locked:
                 raise Raced  # a session opened meanwhile on a line not locked here
         self._read_requests()
         self._read_terms()
