@@ -118,10 +118,13 @@ def test_a_record_twice_in_one_batch_is_rated_once_as_its_first_copy(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
     a = lines(sw)[0]
+    # Another line in another partition of the subscriber space (claims are kept per one).
+    other = next(m for m in lines(sw) if usage.partition_of(m) != usage.partition_of(a))
     lake = tmp_path / "lake"
     rows = [
         ["44-MSC", 5, a, "voice", at(5), 61, "mo", "44"],
         ["44-MSC", 5, a, "voice", at(5), 600, "mo", "44"],  # the same id again: dropped
+        ["44-MSC", 5, other, "voice", at(5), 60, "mo", "44"],  # the same id, another number
         ["44-MSC", 1, a, "voice", at(1), 61, "mo", "44"],  # rated by the first file
         ["44-MSC", 9, "17999999999", "voice", at(9), 60, "mo", "44"],
         ["44-MSC", 9, "17999999999", "voice", at(9), 60, "mo", "44"],
@@ -133,7 +136,7 @@ def test_a_record_twice_in_one_batch_is_rated_once_as_its_first_copy(
     with clock.frozen(NOW):
         usage.rate_files(db, [write_csv(tmp_path / "1.csv", calls(a, 0, 2))], lake=lake)
         done = usage.rate_files(db, [parquet], lake=lake)
-    assert (done.rated, done.duplicates, done.rejected) == (1, 2, 2)
+    assert (done.rated, done.duplicates, done.rejected) == (1, 3, 2)
     assert done.charged_fen == 20  # the first copy, 61 s: 2 minutes at 0.10 CNY
     with db.read() as conn:
         refused = conn.execute(
@@ -145,7 +148,7 @@ def test_a_record_twice_in_one_batch_is_rated_once_as_its_first_copy(
             )
         ).all()
     # Parquet rows count from 1; a refused record is refused every time it appears.
-    assert [tuple(r) for r in refused] == [(4, "unknown subscriber"), (5, "unknown subscriber")]
+    assert [tuple(r) for r in refused] == [(5, "unknown subscriber"), (6, "unknown subscriber")]
     rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")
     assert sorted((r["seq"], r["quantity"]) for r in rated) == [(0, 61), (1, 61), (5, 61)]
 

@@ -46,7 +46,10 @@ def test_the_stream_rates_like_one_batch_and_a_failed_batch_is_rated_once(
     assert stats.failed_batches == 1
     assert stats.redelivered > 0  # the failed batch's messages came back
     assert "redelivered" in " ".join(sources)
-    assert (stats.records_in, stats.rated, stats.duplicates) == (table.num_rows,) * 2 + (0,)
+    # Every record rated once. JetStream delivers at least once: a message it hands out again
+    # (CI once saw one of 119 records come twice under load) is all duplicates.
+    assert stats.rated == table.num_rows
+    assert stats.duplicates == stats.records_in - table.num_rows
     assert stats.batches > 1
 
     state = asyncio.run(layout.status(nats_url, stream))

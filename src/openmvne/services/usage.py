@@ -221,6 +221,19 @@ def _claim_groups(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int], np.nd
     return groups
 
 
+def _repeats(
+    groups: dict[tuple[str, int], np.ndarray], fresh: dict[tuple[str, int], BitMap64]
+) -> int:
+    """How many records repeat a record id (node, sequence number) of the same batch, whatever
+    their numbers: the claim rows split ids by the number's partition, so ids are merged
+    across partitions first."""
+    ids_: dict[tuple[str, int], BitMap64] = {}
+    for (node, block), bitmap in fresh.items():
+        key = (node, block % (1 << 40))
+        ids_[key] = ids_[key] | bitmap if key in ids_ else bitmap
+    return sum(len(o) for o in groups.values()) - sum(len(b) for b in ids_.values())
+
+
 def _claim(
     conn: Connection, con: duckdb.DuckDBPyConnection
 ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
@@ -230,12 +243,14 @@ def _claim(
     if not groups:
         return 0, [], []
     fresh = {key: BitMap64(offsets) for key, offsets in groups.items()}
-    repeats = sum(len(offsets) - len(fresh[key]) for key, offsets in groups.items())
-    if repeats:  # the same record twice in the batch: keep the first
+    repeats = _repeats(groups, fresh)
+    if repeats:  # the same record id twice in the batch: keep the first
         con.execute(
             "CREATE OR REPLACE TABLE good AS SELECT * FROM good QUALIFY row_number() OVER "
             "(PARTITION BY node_id, seq ORDER BY file_no, line_no) = 1"
         )
+        groups = _claim_groups(con)
+        fresh = {key: BitMap64(offsets) for key, offsets in groups.items()}
     # One lock per (node, partition), not per block: a transaction may take only so many.
     locks.lock(conn, *sorted({f"usage-claim:{node}:{block >> 40}" for node, block in groups}))
     uc = t.usage_claim
