@@ -41,7 +41,11 @@ from openmvne.services.charging_batch import (
     check_units,
 )
 
-__all__ = ["CREDIT_LIMIT_REACHED", "END_USER_SERVICE_DENIED", "SUCCESS", "VALIDITY"]
+__all__ = [
+    "CREDIT_LIMIT_REACHED", "END_USER_SERVICE_DENIED", "SUCCESS", "VALIDITY", "expire",
+    "get_session", "initial", "initial_ask", "initial_async", "run_batch", "step_ask",
+    "step_async", "terminate", "update_session",
+]  # fmt: skip
 
 cs = t.charging_session
 WHY = "online charging acts on the line the network names"
