@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import charging, ledger, subscriber_orders
+from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
@@ -253,26 +253,20 @@ def test_batches_of_two_processes_race_for_the_same_sessions(
     before = available(db, sw, line)
     other = Database(db.url)
 
-    def race(asks: list[Any]) -> tuple[list[Any], list[Any]]:
-        answers: dict[str, list[Any]] = {}
-
-        def run(name: str, engine: Database, order: list[Any]) -> None:
-            answers[name] = list(charging.run_batch(engine, order))
-
-        threads = [
-            threading.Thread(target=run, args=("a", db, asks)),
-            threading.Thread(target=run, args=("b", other, list(reversed(asks)))),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        return answers["a"], list(reversed(answers["b"]))
-
     keys = [f"race-{n}" for n in range(30)]
     with clock.frozen(NOW):
-        opened = race([charging.initial_ask(network, k, line, "voice", 300, "mo") for k in keys])
-        ended = race([charging.step_ask(network, k, 1, 250, 0, final=True) for k in keys])
+        opened = race(
+            charging.run_batch,
+            db,
+            other,
+            [charging.initial_ask(network, k, line, "voice", 300, "mo") for k in keys],
+        )
+        ended = race(
+            charging.run_batch,
+            db,
+            other,
+            [charging.step_ask(network, k, 1, 250, 0, final=True) for k in keys],
+        )
     other.dispose()
     for a, b in (opened, ended):
         assert all(isinstance(x, dict) for x in a + b), [

@@ -3,8 +3,6 @@ the check, and a Hypothesis state machine against a plain reference model."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -16,6 +14,7 @@ from openmvne.db.engine import Database
 from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import idempotency, money, recharges
 from openmvne.services.recharges import Recharge
+from tests.batches import race
 from tests.conftest import Backend
 from tests.money_world import MoneyWorld, build_money
 
@@ -402,21 +401,8 @@ def test_batches_of_two_processes_race_for_keys_and_orders(mw: MoneyWorld, db: D
     each is made once, and both answer every one with the same recharge."""
     other = Database(db.url)
     asks = [_ask(mw, f"race-{n}", f"race-{n}", 100) for n in range(40)]
-    answers: dict[str, list[object]] = {}
-
-    def run(name: str, engine: Database, order: list[Recharge]) -> None:
-        answers[name] = list(recharges.run_batch(engine, order))
-
-    threads = [
-        threading.Thread(target=run, args=("a", db, asks)),
-        threading.Thread(target=run, args=("b", other, list(reversed(asks)))),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    a, b = race(recharges.run_batch, db, other, asks)
     other.dispose()
-    a, b = answers["a"], list(reversed(answers["b"]))
     assert all(isinstance(x, dict) for x in a + b), [x for x in a + b if not isinstance(x, dict)]
     assert [x["rechargeId"] for x in a] == [x["rechargeId"] for x in b]  # type: ignore[index]
     clerk = mw.nw.w.actor["outletClerk"]

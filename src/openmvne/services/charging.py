@@ -42,9 +42,9 @@ from openmvne.services.charging_batch import (
 )
 
 __all__ = [
-    "CREDIT_LIMIT_REACHED", "END_USER_SERVICE_DENIED", "SUCCESS", "VALIDITY", "expire",
-    "get_session", "initial", "initial_ask", "initial_async", "run_batch", "step_ask",
-    "step_async", "terminate", "update_session",
+    "CREDIT_LIMIT_REACHED", "END_USER_SERVICE_DENIED", "SUCCESS", "VALIDITY", "answer",
+    "expire", "get_session", "initial", "initial_ask", "run_batch", "step_ask", "terminate",
+    "update_session",
 ]  # fmt: skip
 
 cs = t.charging_session
@@ -118,18 +118,9 @@ def initial(
     return _desk(db).submit(initial_ask(actor, session_key, msisdn, kind, requested, direction))
 
 
-async def initial_async(
-    db: Database,
-    actor: Actor,
-    *,
-    session_key: str,
-    msisdn: str,
-    kind: str,
-    requested: int,
-    direction: str = "mo",
-) -> Answer:
-    """`initial` for an async endpoint: queued on the event loop, batched the same way."""
-    ask = initial_ask(actor, session_key, msisdn, kind, requested, direction)
+async def answer(db: Database, ask: Ask) -> Answer:
+    """A request (`initial_ask` or `step_ask`) from an async endpoint: queued on the event
+    loop, batched as the others."""
     return await _async_desk(db).submit(ask)
 
 
@@ -143,21 +134,6 @@ def update_session(
 def terminate(db: Database, actor: Actor, *, session_key: str, number: int, used: int) -> Answer:
     """CCR-Terminate: charge what was used, release the rest, close the session."""
     return _desk(db).submit(step_ask(actor, session_key, number, used, 0, final=True))
-
-
-async def step_async(
-    db: Database,
-    actor: Actor,
-    *,
-    session_key: str,
-    number: int,
-    used: int,
-    requested: int,
-    final: bool,
-) -> Answer:
-    """An update (`final` False) or termination for an async endpoint."""
-    ask = step_ask(actor, session_key, number, used, requested, final=final)
-    return await _async_desk(db).submit(ask)
 
 
 def expire(db: Database) -> int:

@@ -295,6 +295,7 @@ class Batch:
         self.revenue = {
             m: ledger.account(self.conn, AccountKind.MVNO_REVENUE, mvno_id=m) for m in mvnos
         }
+        self.by_id = {a["id"]: a for a in (*self.prepaid.values(), *self.revenue.values())}
 
     def _accounts(self, keys: list[str], *, lock: bool) -> dict[str, dict[str, Any]]:
         if not keys:
@@ -588,19 +589,13 @@ class Batch:
             }
         )  # fmt: skip
         hold.resolved = True
-        debit = self._account(h["debit_account_id"])
-        credit = self._account(h["credit_account_id"])
+        # A hold moves money from a line's prepaid account to its MVNO's revenue.
+        debit, credit = self.by_id[h["debit_account_id"]], self.by_id[h["credit_account_id"]]
         self._bump(debit, 2, "debits_pending", -amount)
         self._bump(credit, 3, "credits_pending", -amount)
         if code is TransferCode.POST:
             self._bump(debit, 0, "debits_posted", post_fen)
             self._bump(credit, 1, "credits_posted", post_fen)
-
-    def _account(self, account_id: uuid.UUID) -> dict[str, Any]:
-        """A hold moves money from a line's prepaid account to its MVNO's revenue."""
-        if not self.by_id:
-            self.by_id = {a["id"]: a for a in (*self.prepaid.values(), *self.revenue.values())}
-        return self.by_id[account_id]
 
     # writing ------------------------------------------------------------------------------
 
@@ -618,14 +613,7 @@ class Batch:
             )
         # A hold's resolution is unique per hold: the ledger's sweeper may have beaten us.
         insert_claiming(conn, lt, self.transfers)
-        if self.bumps:
-            conn.execute(
-                _BUMP,
-                [
-                    {"account": a, "dp": b[0], "cp": b[1], "dq": b[2], "cq": b[3]}
-                    for a, b in sorted(self.bumps.items())
-                ],
-            )
+        ledger.bump(conn, self.bumps)
         insert_claiming(conn, cr, self.new_requests)
         touched = sorted(
             ((k, u) for k, u in self.usage.items() if u.touched),
@@ -674,16 +662,6 @@ _UPDATE_SESSION = (
     update(cs)
     .where(cs.c.id == bindparam("sid"))
     .values({name: bindparam(name) for name in SESSION_CHANGES})
-)
-_BUMP = (
-    update(la)
-    .where(la.c.id == bindparam("account"))
-    .values(
-        debits_posted=la.c.debits_posted + bindparam("dp"),
-        credits_posted=la.c.credits_posted + bindparam("cp"),
-        debits_pending=la.c.debits_pending + bindparam("dq"),
-        credits_pending=la.c.credits_pending + bindparam("cq"),
-    )
 )
 up = t.usage_period
 _UPDATE_PERIOD = (

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy import Connection, select, tuple_
 
 from openmvne import clock, ids
 from openmvne.db import tables as t
@@ -592,12 +592,12 @@ class _Batch:
                         "created_at": self.now,
                     }
                 )
-        conn.execute(
-            _BUMP,
-            [
-                {"account": a, "debits": debits.get(a, 0), "credits": credits.get(a, 0)}
-                for a in sorted(debits.keys() | credits.keys())
-            ],
+        ledger.bump(
+            conn,
+            {
+                a: [debits.get(a, 0), credits.get(a, 0), 0, 0]
+                for a in debits.keys() | credits.keys()
+            },
         )
         insert_rows(conn, t.ledger_transfer, transfers)
         insert_rows(
@@ -639,13 +639,3 @@ class _Batch:
         for mvno, msisdn in barred:
             if (mvno, msisdn) in by_line:
                 lifecycle.after_credit(self.conn, by_line[(mvno, msisdn)].actor, mvno, msisdn)
-
-
-_BUMP = (
-    update(la)
-    .where(la.c.id == bindparam("account"))
-    .values(
-        debits_posted=la.c.debits_posted + bindparam("debits"),
-        credits_posted=la.c.credits_posted + bindparam("credits"),
-    )
-)

@@ -166,15 +166,10 @@ async def charging_start(
     body: ChargingStart, actor: Actor = Depends(caller), db: Database = Depends(database)
 ) -> JSONResponse:
     # Async: the request waits for its batch's commit on the event loop, not in a thread.
-    result = await charging.initial_async(
-        db,
-        actor,
-        session_key=body.sessionId,
-        msisdn=body.msisdn,
-        kind=body.serviceType,
-        requested=body.requestedUnits,
-        direction=body.direction,
+    ask = charging.initial_ask(
+        actor, body.sessionId, body.msisdn, body.serviceType, body.requestedUnits, body.direction
     )
+    result = await charging.answer(db, ask)
     response = _charging(result, 201)
     response.headers["Location"] = f"{V1}/chargingSessions/{body.sessionId}"
     return response
@@ -190,17 +185,10 @@ async def charging_update(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
-    return _charging(
-        await charging.step_async(
-            db,
-            actor,
-            session_key=session_id,
-            number=body.requestNumber,
-            used=body.usedUnits,
-            requested=body.requestedUnits,
-            final=False,
-        )
+    ask = charging.step_ask(
+        actor, session_id, body.requestNumber, body.usedUnits, body.requestedUnits, final=False
     )
+    return _charging(await charging.answer(db, ask))
 
 
 @router.post(
@@ -213,17 +201,8 @@ async def charging_end(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
-    return _charging(
-        await charging.step_async(
-            db,
-            actor,
-            session_key=session_id,
-            number=body.requestNumber,
-            used=body.usedUnits,
-            requested=0,
-            final=True,
-        )
-    )
+    ask = charging.step_ask(actor, session_id, body.requestNumber, body.usedUnits, 0, final=True)
+    return _charging(await charging.answer(db, ask))
 
 
 @router.get(f"{V1}/chargingSessions/{{session_id}}", summary="A charging session")
