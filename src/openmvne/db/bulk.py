@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -18,32 +19,33 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     columns = list(rows[0])
     names = ", ".join(f'"{c}"' for c in columns)  # names from our own tables
+    get = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     if conn.dialect.name != "postgresql":
-        convert = [_bind(conn, table, c) for c in columns]
+        # Column by column: each column's conversion mapped over its values.
+        values = list(zip(*map(get, rows), strict=True))
+        for i, column in enumerate(columns):
+            convert = _bind(conn, table, column)
+            if convert is not None:
+                values[i] = tuple(map(convert, values[i]))
         marks = ", ".join("?" * len(columns))
         conn.exec_driver_sql(
             f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',  # noqa: S608
-            [
-                tuple(
-                    row[c] if f is None else f(row[c])
-                    for c, f in zip(columns, convert, strict=True)
-                )
-                for row in rows
-            ],
+            list(zip(*values, strict=True)),
         )
         return
-    as_json = [isinstance(table.c[c].type, JSON) for c in columns]
+    as_json = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
     raw = conn.connection.dbapi_connection
     assert isinstance(raw, psycopg.Connection)  # PostgreSQL runs on psycopg 3 here
     statement = f'COPY "{table.name}" ({names}) FROM STDIN'
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(row[c]) if j and row[c] is not None else row[c]
-                    for c, j in zip(columns, as_json, strict=True)
-                ]
-            )
+            values_ = get(row)
+            if as_json:
+                values_ = tuple(
+                    json.dumps(v) if i in as_json and v is not None else v
+                    for i, v in enumerate(values_)
+                )
+            copy.write_row(values_)
 
 
 def _bind(conn: Connection, table: Table, column: str) -> Callable[[Any], Any] | None:

@@ -35,7 +35,7 @@ from pyroaring import BitMap64
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from openmvne import clock, ids
-from openmvne.db import bulk, locks
+from openmvne.db import bulk, bulk_read, locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.listing import page
@@ -358,20 +358,16 @@ def _accounts(
     kind: AccountKind,
     keys: dict[str, tuple[uuid.UUID | None, uuid.UUID | None, str | None]],
 ) -> dict[str, dict[str, Any]]:
-    """Accounts by caller's key, locked on PostgreSQL (rating sizes debits to what they hold)."""
+    """Accounts (id and balance) by caller's key, locked on PostgreSQL (rating sizes debits
+    to what they hold)."""
     la = t.ledger_account
     natural = {k: ledger.natural_key(kind, *v) for k, v in keys.items()}
-    by_natural: dict[str, dict[str, Any]] = {}
-    values = sorted(set(natural.values()))
-    for start in range(0, len(values), usage_terms.CHUNK):
-        stmt = unscoped(
-            select(la).where(la.c.natural_key.in_(values[start : start + usage_terms.CHUNK])), WHY
-        ).order_by(la.c.id)
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        result = conn.execute(stmt)
-        names = list(result.keys())
-        by_natural.update({r.natural_key: dict(zip(names, r, strict=True)) for r in result})
+    columns = [la.c.id, la.c.natural_key, *(la.c[name] for name in _BALANCE)]
+    rows = bulk_read.rows_where_in(
+        conn, columns, la.c.natural_key, sorted(set(natural.values())), lock_by=la.c.id
+    )
+    names = [c.name for c in columns]
+    by_natural = {row[1]: dict(zip(names, row, strict=True)) for row in rows}
     out = {}
     for key, nk in natural.items():
         row = by_natural.get(nk)
@@ -380,6 +376,9 @@ def _accounts(
             row = ledger.account(conn, kind, mvno_id=mvno, owner_id=owner, msisdn=msisdn)
         out[key] = row
     return out
+
+
+_BALANCE = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 
 
 def _post_totals(

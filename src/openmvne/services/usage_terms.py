@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from openmvne.db import bulk_read
 from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
 from openmvne.domain.rating import Terms
@@ -50,35 +51,20 @@ def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], di
     sub = t.subscription
     found: dict[str, Line] = {}
     seen_states: dict[str, str] = {}
-    for start in range(0, len(msisdns), CHUNK):
-        chunk = msisdns[start : start + CHUNK]
-        rows = conn.execute(
-            unscoped(
-                select(
-                    sub.c.id,
-                    sub.c.msisdn,
-                    sub.c.mvno_id,
-                    sub.c.host_id,
-                    sub.c.offering_id,
-                    sub.c.state,
-                    sub.c.activated_at,
-                ).where(sub.c.msisdn.in_(chunk)),
-                WHY,
-            )
-        ).all()
-        for row in rows:
-            if row.state in RATEABLE:
-                found[row.msisdn] = Line(
-                    row.id,
-                    row.msisdn,
-                    row.mvno_id,
-                    row.host_id,
-                    row.offering_id,
-                    row.state,
-                    row.activated_at,
-                )
-            else:
-                seen_states.setdefault(row.msisdn, row.state)
+    rows = bulk_read.rows_where_in(
+        conn,
+        [sub.c.id, sub.c.msisdn, sub.c.mvno_id, sub.c.host_id, sub.c.offering_id, sub.c.state,
+         sub.c.activated_at],
+        sub.c.msisdn,
+        msisdns,
+        repeated=("mvno_id", "host_id", "offering_id"),
+    )  # fmt: skip
+    rateable = set(RATEABLE)
+    for row in rows:
+        if row[5] in rateable:
+            found[row[1]] = Line(*row)
+        else:
+            seen_states.setdefault(row[1], row[5])
     refused = {}
     for msisdn in msisdns:
         if msisdn in found:
@@ -171,21 +157,21 @@ def period_rows(
     up = t.usage_period
     wanted = set(keys)
     periods = sorted({p for _, p in keys})
-    line_ids = in_order({line_id for line_id, _ in keys})
+    columns = list(up.c)
+    names = [c.name for c in columns]
+    rows = bulk_read.rows_where_in(
+        conn,
+        columns,
+        up.c.subscription_id,
+        in_order({line_id for line_id, _ in keys}),
+        also=(up.c.period, periods),
+        repeated=("mvno_id", "period"),
+    )
     out: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
-    for start in range(0, len(line_ids), CHUNK):
-        rows = conn.execute(
-            unscoped(
-                select(up).where(
-                    up.c.subscription_id.in_(line_ids[start : start + CHUNK]),
-                    up.c.period.in_(periods),
-                ),
-                WHY,
-            )
-        ).mappings()
-        for r in rows:
-            if (r["subscription_id"], r["period"]) in wanted:
-                out[(r["subscription_id"], r["period"])] = dict(r)
+    for values in rows:
+        r = dict(zip(names, values, strict=True))
+        if (r["subscription_id"], r["period"]) in wanted:
+            out[(r["subscription_id"], r["period"])] = r
     return out
 
 
@@ -210,7 +196,8 @@ def terms_for(
     # reads neither).
     new = [(line_id, p) for line_id, p in by_key if (line_id, p) not in existing]
     addons = _addons(conn, in_order({line_id for line_id, _ in new}), sorted({p for _, p in new}))
-    previous = period_rows(conn, [(line_id, previous_period(p)) for line_id, p in new])
+    before_of = {p: previous_period(p) for p in {p for _, p in keys}}
+    previous = period_rows(conn, [(line_id, before_of[p]) for line_id, p in new])
     wholesale: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[int, int, int]] = {}
     for period in sorted({p for _, p in keys}):
         pairs = {(lines[m].mvno_id, lines[m].host_id) for m, p in keys if p == period}
@@ -230,7 +217,7 @@ def terms_for(
             )
         else:
             rollover = 0
-            before = previous.get((line.id, previous_period(period)))
+            before = previous.get((line.id, before_of[period]))
             if offer["rollover_data"] and before is not None:
                 plan_kb = offer["data_mb"] * 1024
                 rollover = min(plan_kb, max(0, before["data_allow_kb"] - before["data_used_kb"]))

@@ -1,0 +1,93 @@
+"""Reading many rows by key (rating's lines, accounts, period rows: tens of thousands per
+batch) without SQLAlchemy's per-statement machinery: one driver statement per chunk of
+keys, the columns' own result conversions, and values that repeat down a column (an MVNO's
+id on every line) converted once. About 3x faster than a Core `select … IN` for 5,000 keys.
+
+Like `unscoped()`, these reads cross tenants: only batch jobs that work across every MVNO
+call them, inside their own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection
+
+CHUNK = 5_000
+
+Convert = Callable[[Any], Any]
+
+
+def rows_where_in(
+    conn: Connection,
+    columns: Sequence[Column[Any]],
+    key: Column[Any],
+    values: Sequence[Any],
+    *,
+    also: tuple[Column[Any], Sequence[Any]] | None = None,
+    repeated: Collection[str] = (),
+    lock_by: Column[Any] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Rows of `key`'s table whose `key` is one of `values` (and `also`'s column one of its
+    values), as tuples of `columns`. `repeated`: names of columns whose values repeat, converted
+    once each. `lock_by`: FOR UPDATE on PostgreSQL, each chunk's row locks taken in that
+    column's order (the lock order)."""
+    if not values:
+        return []
+    table = key.table.name
+    dialect = conn.dialect
+    postgres = dialect.name == "postgresql"
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    to_key = _bind(conn, key)
+    converts = [_result(conn, c, c.name in repeated) for c in columns]
+    extra_sql, extra_params = "", ()
+    if also is not None:
+        column, wanted = also
+        to_also = _bind(conn, column)
+        wanted = [to_also(v) for v in wanted]
+        extra_sql = (
+            f' AND "{column.name}" = ANY(%s)'
+            if postgres
+            else f' AND "{column.name}" IN ({", ".join("?" * len(wanted))})'
+        )
+        extra_params = (wanted,) if postgres else tuple(wanted)
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), CHUNK):
+        chunk = [to_key(v) for v in values[start : start + CHUNK]]
+        if postgres:
+            sql = f'SELECT {names} FROM "{table}" WHERE "{key.name}" = ANY(%s){extra_sql}'  # noqa: S608  # names of our own tables
+            params: tuple[Any, ...] = (chunk, *extra_params)
+            if lock_by is not None:
+                sql += f' ORDER BY "{lock_by.name}" FOR UPDATE'
+        else:
+            marks = ", ".join("?" * len(chunk))
+            sql = f'SELECT {names} FROM "{table}" WHERE "{key.name}" IN ({marks}){extra_sql}'  # noqa: S608  # names of our own tables
+            params = (*chunk, *extra_params)
+        for row in conn.exec_driver_sql(sql, params):
+            out.append(tuple(v if f is None else f(v) for v, f in zip(row, converts, strict=True)))
+    return out
+
+
+def _bind(conn: Connection, column: Column[Any]) -> Convert:
+    process = column.type._cached_bind_processor(conn.dialect)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _result(conn: Connection, column: Column[Any], repeated: bool) -> Convert | None:
+    process: Convert | None = column.type._cached_result_processor(conn.dialect, None)
+    if process is None or not repeated:
+        return process
+    seen: dict[Any, Any] = {}
+
+    def once(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = converted = process(value)
+            return converted
+
+    return once
