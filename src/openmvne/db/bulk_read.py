@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection
+from sqlalchemy import Column, ColumnElement, Connection, any_, bindparam
+from sqlalchemy.dialects import postgresql
 
 CHUNK = 5_000
 
@@ -66,6 +67,14 @@ def rows_where_in(
         for row in conn.exec_driver_sql(sql, params):
             out.append(tuple(v if f is None else f(v) for v, f in zip(row, converts, strict=True)))
     return out
+
+
+def any_of(conn: Connection, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values` for a Core statement; on PostgreSQL one array parameter
+    (`= ANY(%s)`) rather than thousands of parameters to render and send."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _bind(conn: Connection, column: Column[Any]) -> Convert:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -191,9 +192,20 @@ class Move:
 
 
 _BUMP = (
-    "UPDATE ledger_account SET debits_posted = debits_posted + {m}, "
-    "credits_posted = credits_posted + {m}, debits_pending = debits_pending + {m}, "
-    "credits_pending = credits_pending + {m} WHERE id = {m}"
+    "UPDATE ledger_account SET debits_posted = debits_posted + ?, "
+    "credits_posted = credits_posted + ?, debits_pending = debits_pending + ?, "
+    "credits_pending = credits_pending + ? WHERE id = ?"
+)
+# PostgreSQL: the rows locked in id order first (the lock order, as one UPDATE a row at a
+# time in id order would), then one UPDATE for them all: 50,000 single-row UPDATEs cost
+# seconds, even pipelined.
+_LOCK_PG = "SELECT 1 FROM ledger_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+_BUMP_PG = (
+    "UPDATE ledger_account a SET debits_posted = a.debits_posted + v.dp, "
+    "credits_posted = a.credits_posted + v.cp, debits_pending = a.debits_pending + v.dq, "
+    "credits_pending = a.credits_pending + v.cq "
+    "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+    "AS v(id, dp, cp, dq, cq) WHERE a.id = v.id"
 )
 
 
@@ -201,18 +213,18 @@ def bump(conn: Connection, changes: dict[uuid.UUID, list[int]]) -> None:
     """Add to many accounts' cached balances at once, in id order (the lock order):
     [debits posted, credits posted, debits pending, credits pending] per account. For batches
     that wrote the transfers themselves; the CHECKs on each account still refuse an overdraft.
-    One driver statement run over all accounts (a rating batch bumps one per line)."""
+    Driver statements, not Core: a rating batch bumps one account per line."""
     if not changes:
         return
+    accounts = sorted(changes, key=attrgetter("int"))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_LOCK_PG, (accounts,))
+        columns = [[changes[a][i] for a in accounts] for i in range(4)]
+        conn.exec_driver_sql(_BUMP_PG, (accounts, *columns))
+        return
     to_id = la.c.id.type._cached_bind_processor(conn.dialect)
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    conn.exec_driver_sql(
-        _BUMP.format(m=mark),
-        [
-            (c[0], c[1], c[2], c[3], a if to_id is None else to_id(a))
-            for a, c in sorted(changes.items(), key=lambda item: item[0].int)
-        ],
-    )
+    assert to_id is not None  # ids are text on SQLite
+    conn.exec_driver_sql(_BUMP, [(*changes[a], to_id(a)) for a in accounts])
 
 
 def post_many(conn: Connection, moves: list[Move]) -> int:

@@ -86,7 +86,10 @@ def _offers(conn: Connection, ids_: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict
     out: dict[uuid.UUID, dict[str, Any]] = {}
     for start in range(0, len(wanted), CHUNK):
         rows = conn.execute(
-            unscoped(select(po).where(po.c.id.in_(wanted[start : start + CHUNK])), WHY)
+            unscoped(
+                select(po).where(bulk_read.any_of(conn, po.c.id, wanted[start : start + CHUNK])),
+                WHY,
+            )
         ).mappings()
         out.update({r["id"]: dict(r) for r in rows})
     return out
@@ -114,7 +117,7 @@ def _addons(
                 )
                 .join(po, po.c.id == ss.c.offering_id)
                 .where(
-                    ss.c.subscription_id.in_(line_ids[start : start + CHUNK]),
+                    bulk_read.any_of(conn, ss.c.subscription_id, line_ids[start : start + CHUNK]),
                     ss.c.started_at < last,
                     ss.c.ended_at.is_(None) | (ss.c.ended_at > first),
                 ),
