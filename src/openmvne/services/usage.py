@@ -364,7 +364,7 @@ def _accounts(
     natural = {k: ledger.natural_key(kind, *v) for k, v in keys.items()}
     columns = [la.c.id, la.c.natural_key, *(la.c[name] for name in _BALANCE)]
     rows = bulk_read.rows_where_in(
-        conn, columns, la.c.natural_key, sorted(set(natural.values())), lock_by=la.c.id
+        conn, columns, la.c.natural_key, sorted(set(natural.values())), why=WHY, lock_by=la.c.id
     )
     names = [c.name for c in columns]
     by_natural = {row[1]: dict(zip(names, row, strict=True)) for row in rows}

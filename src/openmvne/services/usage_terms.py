@@ -57,6 +57,7 @@ def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], di
          sub.c.activated_at],
         sub.c.msisdn,
         msisdns,
+        why=WHY,
         repeated=("mvno_id", "host_id", "offering_id"),
     )  # fmt: skip
     rateable = set(RATEABLE)
@@ -167,6 +168,7 @@ def period_rows(
         columns,
         up.c.subscription_id,
         in_order({line_id for line_id, _ in keys}),
+        why=WHY,
         also=(up.c.period, periods),
         repeated=("mvno_id", "period"),
     )
