@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from openmvne import clock
+from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
@@ -141,6 +143,43 @@ def test_forgotten_sessions_expire_once(db: Database, sw: SubscribersWorld) -> N
         state = conn.execute(unscoped(select(t.charging_session.c.state), "test")).scalar()
         assert state == "expired"
         assert not ledger.audit_ledger(conn)
+
+
+def test_expiry_waits_for_a_batch_that_holds_the_line(db: Database, sw: SubscribersWorld) -> None:
+    """A charging batch reads its sessions under the lines' locks and writes its answers
+    later: the sweeper must not expire a session in between (the batch would then write over
+    the expiry). On SQLite the write transaction is the lock already."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's; SQLite writers take turns")
+    network = sw.w.actor["hostAdmin"]
+    with clock.frozen(NOW):
+        charging.initial(
+            db,
+            network,
+            session_key="w1",
+            msisdn=sw.payg,
+            kind="data",
+            requested=2**20,  # type: ignore[attr-defined]
+        )
+    cs = t.charging_session
+    result: list[int] = []
+    with clock.frozen(NOW + timedelta(minutes=6)):
+        with db.write() as conn:
+            session_id, line_id = conn.execute(
+                unscoped(select(cs.c.id, cs.c.subscription_id), "test")
+            ).one()
+            locks.lock(conn, f"line:{line_id}")  # as a batch in flight holds it
+            sweeper = threading.Thread(target=lambda: result.append(charging.expire(db)))
+            sweeper.start()
+            sweeper.join(1.0)
+            assert sweeper.is_alive()  # waiting for the line
+            conn.execute(  # the batch's answer: the network closed the session in time
+                update(cs).where(cs.c.id == session_id).values(state="closed")
+            )
+        sweeper.join(10)
+    assert result == [0]
+    with db.read() as conn:
+        assert conn.execute(unscoped(select(cs.c.state), "test")).scalar() == "closed"
 
 
 def test_only_the_lines_network_charges_it(db: Database, sw: SubscribersWorld) -> None:

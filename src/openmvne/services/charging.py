@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from openmvne import clock
+from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.combiner import AsyncCombiner, Combiner, run_retrying
 from openmvne.db.engine import Database
@@ -139,17 +140,20 @@ def terminate(db: Database, actor: Actor, *, session_key: str, number: int, used
 def expire(db: Database) -> int:
     """Sessions the network forgot: their reservations are released, exactly once."""
     with db.read() as conn:
-        due = list(
-            conn.execute(
-                unscoped(
-                    select(cs.c.id).where(cs.c.state == "open", cs.c.expires_at <= clock.now()),
-                    "the sweeper works for every tenant",
-                )
-            ).scalars()
-        )
+        due = conn.execute(
+            unscoped(
+                select(cs.c.id, cs.c.subscription_id).where(
+                    cs.c.state == "open", cs.c.expires_at <= clock.now()
+                ),
+                "the sweeper works for every tenant",
+            )
+        ).all()
     expired = 0
-    for session_id in due:
+    for session_id, line_id in due:
         with db.write() as conn:
+            # The line's lock, as a charging batch takes it: a batch that read this session
+            # as open writes its answer before the session expires, or sees it expired.
+            locks.lock(conn, f"line:{line_id}")
             done = conn.execute(
                 update(cs)
                 .where(cs.c.id == session_id, cs.c.state == "open", cs.c.expires_at <= clock.now())
