@@ -16,6 +16,7 @@ allowance first, the period's running total rounded once); a batch of one is the
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from openmvne.domain.rating import SCALE, Terms, billed_units, is_free, per_unit
 from openmvne.domain.subscribers import LineState, local_date
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
 from openmvne.services import ledger, lifecycle, usage_terms
-from openmvne.services.usage import _costs, _Posting
+from openmvne.services.usage import wholesale_costs
 
 cs = t.charging_session
 cr = t.charging_request
@@ -146,7 +147,10 @@ class Batch:
     new_requests: list[dict[str, Any]] = field(default_factory=list)
     transfers: list[dict[str, Any]] = field(default_factory=list)
     debts: dict[uuid.UUID, int] = field(default_factory=dict)
-    costs: _Posting = field(default_factory=_Posting)
+    # Exact wholesale cost per (MVNO, host, period), posted once per batch.
+    costs: dict[tuple[uuid.UUID, uuid.UUID, str], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
 
     @property
     def period(self) -> str:
@@ -524,7 +528,7 @@ class Batch:
             if due > posted:
                 self.debts[line.id] = self.debts.get(line.id, 0) + due - posted
         if wholesale:
-            self.costs.costs[(line.mvno_id, line.host_id, session["period"])] += wholesale
+            self.costs[(line.mvno_id, line.host_id, session["period"])] += wholesale
         session["used_units"] += used_b
 
     def _exhausted(self, line: usage_terms.Line) -> None:
@@ -636,9 +640,9 @@ class Batch:
                 .values(debt_fen=sub.c.debt_fen + bindparam("owed")),
                 [{"sid": k, "owed": v} for k, v in sorted(self.debts.items())],
             )
-        if self.costs.costs:
-            _costs(conn, self.costs, f"ocs:{self.batch_id}")
-            ledger.post_many(conn, self.costs.moves)
+        if self.costs:
+            moves, _ = wholesale_costs(conn, self.costs, f"ocs:{self.batch_id}")
+            ledger.post_many(conn, moves)
 
 
 def _empty_period(

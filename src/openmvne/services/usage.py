@@ -521,8 +521,8 @@ def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
             ),
             posting.period_updates,
         )
-    wholesale_fen = _costs(conn, posting, reference)
-    ledger.post_many(conn, posting.moves)
+    moves, wholesale_fen = wholesale_costs(conn, posting.costs, reference)
+    ledger.post_many(conn, [*posting.moves, *moves])
     sub = t.subscription
     if posting.debts:
         conn.execute(
@@ -540,12 +540,18 @@ def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
     return wholesale_fen
 
 
-def _costs(conn: Connection, posting: _Posting, reference: str) -> int:
-    """The MVNO's wholesale cost, per host and period, rounded once on the running total."""
+def wholesale_costs(
+    conn: Connection, costs: dict[tuple[uuid.UUID, uuid.UUID, str], int], reference: str
+) -> tuple[list[ledger.Move], int]:
+    """Add exact wholesale costs (per MVNO, host and period) to their running totals, each
+    rounded once on the total: the transfers that move the rounded difference from the
+    MVNO's revenue to what it owes the host (for the caller to post), and their fen. Rating
+    and online charging both cost their usage here."""
     uc = t.usage_cost
     total = 0
+    moves: list[ledger.Move] = []
     now = clock.now()
-    for (mvno, host, period), delta in sorted(posting.costs.items(), key=str):
+    for (mvno, host, period), delta in sorted(costs.items(), key=str):
         row = (
             conn.execute(
                 unscoped(
@@ -581,7 +587,7 @@ def _costs(conn: Connection, posting: _Posting, reference: str) -> int:
             )
             debit, credit = (revenue, payable) if fen > 0 else (payable, revenue)
             # The period rides in the reference: settlement sums a month's cost by it.
-            posting.moves.append(
+            moves.append(
                 ledger.Move(
                     debit["id"],
                     credit["id"],
@@ -592,7 +598,7 @@ def _costs(conn: Connection, posting: _Posting, reference: str) -> int:
                 )
             )
         total += fen
-    return total
+    return moves, total
 
 
 def _refuse_unknown(con: duckdb.DuckDBPyConnection, refused: dict[str, str]) -> None:
