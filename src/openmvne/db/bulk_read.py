@@ -73,7 +73,11 @@ def rows_where_in(
                 f'{comment}SELECT {names} FROM "{table}" WHERE "{key.name}" IN ({marks}){extra_sql}'  # noqa: S608  # names of our own tables
             )
             params = (*chunk, *extra_params)
-        for row in conn.exec_driver_sql(sql, params):
+        fetched = conn.exec_driver_sql(sql, params).fetchall()
+        if all(f is None for f in converts):
+            out.extend(map(tuple, fetched))
+            continue
+        for row in fetched:
             out.append(tuple(v if f is None else f(v) for v, f in zip(row, converts, strict=True)))
     return out
 

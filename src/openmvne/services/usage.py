@@ -353,6 +353,9 @@ class _Posting:
     )
 
 
+_BALANCE = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+
+
 def _accounts(
     conn: Connection,
     kind: AccountKind,
@@ -376,9 +379,6 @@ def _accounts(
             row = ledger.account(conn, kind, mvno_id=mvno, owner_id=owner, msisdn=msisdn)
         out[key] = row
     return out
-
-
-_BALANCE = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 
 
 def _post_totals(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import UTC
+from operator import attrgetter
 
 import duckdb
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pyarrow as pa
 from openmvne.domain.rating import ENGINE_SQL, Rated, Record, Terms, period_of
 
 TERMS_FIELDS = [f.name for f in fields(Terms)]
+BOOL_FIELDS = {f.name for f in fields(Terms) if f.type in (bool, "bool")}
 RECORD_FIELDS = [f.name for f in fields(Record)]
 RATED_COLUMNS = [
     *RECORD_FIELDS,
@@ -40,18 +42,15 @@ def records_table(records: list[Record]) -> pa.Table:
 
 def terms_table(terms: dict[tuple[str, str], Terms]) -> pa.Table:
     keys = list(terms)
+    get = attrgetter(*TERMS_FIELDS)
+    # One tuple per line and period, turned into columns at C speed (50,000 lines a batch).
+    columns = list(zip(*map(get, terms.values()), strict=True)) or [() for _ in TERMS_FIELDS]
     data: dict[str, object] = {
         "msisdn": [k[0] for k in keys],
         "period": [k[1] for k in keys],
     }
-    for name in TERMS_FIELDS:
-        values = [getattr(terms[k], name) for k in keys]
-        if isinstance(values[0] if values else 0, bool):
-            data[name] = pa.array(values, pa.bool_())
-        elif name == "cap_kb":
-            data[name] = pa.array(values, pa.int64())
-        else:
-            data[name] = pa.array(values, pa.int64())
+    for name, values in zip(TERMS_FIELDS, columns, strict=True):
+        data[name] = pa.array(values, pa.bool_() if name in BOOL_FIELDS else pa.int64())
     return pa.table(data)
 
 
