@@ -11,7 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 import psycopg
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, Column, Connection, Table
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -51,3 +51,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 def _bind(conn: Connection, table: Table, column: str) -> Callable[[Any], Any] | None:
     """The column type's conversion of a Python value for this database (None: as is)."""
     return table.c[column].type._cached_bind_processor(conn.dialect)
+
+
+def to_driver(conn: Connection, column: Column[Any]) -> Callable[[Any], Any]:
+    """What the driver takes for a value of `column` (a UUID as text on SQLite), for
+    statements run through the driver (`exec_driver_sql`)."""
+    process = column.type._cached_bind_processor(conn.dialect)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Connection, any_, bindparam
 from sqlalchemy.dialects import postgresql
 
+from openmvne.db.bulk import to_driver
+
 CHUNK = 5_000
 _PLAIN = re.compile(r"[^\w ,.;:'-]")
 
@@ -46,12 +48,12 @@ def rows_where_in(
     # Only plain words in the comment: no `*/`, and no `%` or `?` a driver could take for a
     # parameter.
     comment = "/* unscoped: " + _PLAIN.sub(" ", why) + " */ "
-    to_key = _bind(conn, key)
+    to_key = to_driver(conn, key)
     converts = [_result(conn, c, c.name in repeated) for c in columns]
     extra_sql, extra_params = "", ()
     if also is not None:
         column, wanted = also
-        to_also = _bind(conn, column)
+        to_also = to_driver(conn, column)
         wanted = [to_also(v) for v in wanted]
         extra_sql = (
             f' AND "{column.name}" = ANY(%s)'
@@ -88,15 +90,6 @@ def any_of(conn: Connection, column: Column[Any], values: Sequence[Any]) -> Colu
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
-
-
-def _bind(conn: Connection, column: Column[Any]) -> Convert:
-    process = column.type._cached_bind_processor(conn.dialect)
-    return process if process is not None else _same
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _result(conn: Connection, column: Column[Any], repeated: bool) -> Convert | None:

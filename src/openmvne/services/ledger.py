@@ -222,8 +222,7 @@ def bump(conn: Connection, changes: dict[uuid.UUID, list[int]]) -> None:
         columns = [[changes[a][i] for a in accounts] for i in range(4)]
         conn.exec_driver_sql(_BUMP_PG, (accounts, *columns))
         return
-    to_id = la.c.id.type._cached_bind_processor(conn.dialect)
-    assert to_id is not None  # ids are text on SQLite
+    to_id = bulk.to_driver(conn, la.c.id)
     conn.exec_driver_sql(_BUMP, [(*changes[a], to_id(a)) for a in accounts])
 
 
@@ -234,19 +233,13 @@ def post_many(conn: Connection, moves: list[Move]) -> int:
     moves = [m for m in moves if m.amount_fen]
     for move in moves:
         check_amount(move.amount_fen)
-    debits: dict[uuid.UUID, int] = {}
-    credits: dict[uuid.UUID, int] = {}
-    for move in moves:
-        debits[move.debit_id] = debits.get(move.debit_id, 0) + move.amount_fen
-        credits[move.credit_id] = credits.get(move.credit_id, 0) + move.amount_fen
     if not moves:
         return 0
     now = clock.now()
     changes: dict[uuid.UUID, list[int]] = {}
-    for account, amount in debits.items():
-        changes.setdefault(account, [0, 0, 0, 0])[0] += amount
-    for account, amount in credits.items():
-        changes.setdefault(account, [0, 0, 0, 0])[1] += amount
+    for move in moves:
+        changes.setdefault(move.debit_id, [0, 0, 0, 0])[0] += move.amount_fen
+        changes.setdefault(move.credit_id, [0, 0, 0, 0])[1] += move.amount_fen
     bump(conn, changes)
     bulk.insert_rows(
         conn,
