@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Column, MetaData, String, Table
 
-from openmvne import ids
+from openmvne import heap, ids
 from openmvne.db.engine import Database
 
 metadata = MetaData()
@@ -32,7 +32,9 @@ def make_app(url: str) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    return make_app(os.environ["OPENMVNE_DATABASE_URL"])
+    app = make_app(os.environ["OPENMVNE_DATABASE_URL"])
+    heap.settle_server()  # the runtime setting `mvne serve` uses
+    return app
 
 
 if __name__ == "__main__":

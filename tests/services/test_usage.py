@@ -4,6 +4,7 @@ and a rater killed mid-batch."""
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.rating import Record, Terms, rate_reference
-from openmvne.errors import NotFound
+from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import catalog, ledger, money, subscriber_orders, usage
 from openmvne.services.usage_engine import rate_vectorised
 from tests.subscribers_world import SubscribersWorld, build_subscribers
@@ -112,6 +113,28 @@ def test_same_file_twice_and_overlapping_files_rate_once(
     for outsider in ("mvno2Admin", "partnerAdmin", "outletClerk"):
         with pytest.raises(NotFound):
             usage.rated_records(db, sw.w.actor[outsider].scope, a, "2026-11")
+
+
+def test_a_batch_runs_without_the_cycle_collector_and_gives_it_back(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """The collector stays off while a batch makes its millions of objects (openmvne.heap),
+    and is back afterwards, whether the batch committed or failed."""
+    seen: list[bool] = []
+    file = write_csv(tmp_path / "1.csv", calls(lines(sw)[0], 0, 3))
+    with clock.frozen(NOW):
+        usage.rate_files(
+            db, [file], lake=tmp_path / "lake", after_compute=lambda: seen.append(gc.isenabled())
+        )
+        assert seen == [False]
+        assert gc.isenabled()
+        bad = tmp_path / "bad.csv"
+        bad.write_text("not,usage\n1,2\n")
+        with pytest.raises(InvalidInput):
+            usage.rate_files(db, [bad], lake=tmp_path / "lake")
+        assert gc.isenabled()
+        assert usage.rerate(db, "2026-11", lake=tmp_path / "lake").records_in == 3
+        assert gc.isenabled()
 
 
 def test_a_record_twice_in_one_batch_is_rated_once_as_its_first_copy(

@@ -100,11 +100,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def app_from_environment() -> FastAPI:
     """The app of one of several server processes (`mvne serve --workers N`)."""
-    from openmvne import logs
+    from openmvne import heap, logs
 
     settings = get_settings()
     logs.configure(settings.log_format, settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    heap.settle_server()
+    return app
 
 
 def create_app(

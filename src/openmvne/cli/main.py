@@ -75,7 +75,7 @@ def serve(
     """Serve the API and the portal."""
     import uvicorn
 
-    from openmvne import logs
+    from openmvne import heap, logs
     from openmvne.api.app import create_app
 
     settings = get_settings()
@@ -87,7 +87,9 @@ def serve(
         "log_config": None,
     }
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        served = create_app(settings)
+        heap.settle_server()
+        uvicorn.run(served, **options)
     else:  # each process builds its own app (and engine) from the same settings
         uvicorn.run(
             "openmvne.api.app:app_from_environment", factory=True, workers=workers, **options

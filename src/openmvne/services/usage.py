@@ -34,7 +34,7 @@ import pyarrow as pa
 from pyroaring import BitMap64
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from openmvne import clock, ids
+from openmvne import clock, heap, ids
 from openmvne.db import bulk, bulk_read, locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
@@ -766,28 +766,30 @@ def rate_files(
 ) -> BatchResult:
     """Rate usage files as one batch. `after_compute` is a test hook: it runs inside the
     transaction, after the rating and before the commit (where a crash hurts most)."""
-    con = _rating_connection()
-    load(con, paths)
-    return _rate_loaded(
-        db,
-        con,
-        lake=lake,
-        source=source or ", ".join(str(p) for p in paths),
-        after_compute=after_compute,
-    )
+    with heap.paused():
+        con = _rating_connection()
+        load(con, paths)
+        return _rate_loaded(
+            db,
+            con,
+            lake=lake,
+            source=source or ", ".join(str(p) for p in paths),
+            after_compute=after_compute,
+        )
 
 
 def rate_table(db: Database, table: pa.Table, *, lake: Path, source: str) -> BatchResult:
     """Rate records already in memory (a stream's micro-batch) as one batch, exactly as a
     file: the table has the file's columns (docs/usage-records.md)."""
-    con = _rating_connection()
-    con.register("incoming", table)
-    columns = ", ".join(c if c in table.column_names else f"NULL AS {c}" for c in COLUMNS)
-    _check(
-        con,
-        f"SELECT 0 AS file_no, row_number() OVER () AS line_no, {columns} FROM incoming",  # noqa: S608  # our column names
-    )
-    return _rate_loaded(db, con, lake=lake, source=source, after_compute=None)
+    with heap.paused():
+        con = _rating_connection()
+        con.register("incoming", table)
+        columns = ", ".join(c if c in table.column_names else f"NULL AS {c}" for c in COLUMNS)
+        _check(
+            con,
+            f"SELECT 0 AS file_no, row_number() OVER () AS line_no, {columns} FROM incoming",  # noqa: S608  # our column names
+        )
+        return _rate_loaded(db, con, lake=lake, source=source, after_compute=None)
 
 
 def _rate_loaded(
@@ -912,6 +914,11 @@ def period_files(conn: Connection, period: str) -> list[str]:
 def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     """Rate a period's records again with the tariffs as they are now. Each line's difference
     is posted (a charge or a refund); a rerating that finds no difference changes nothing."""
+    with heap.paused():
+        return _rerate(db, period, lake=lake)
+
+
+def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     if len(period) != 7 or period[4] != "-" or not (period[:4] + period[5:]).isdigit():
         raise InvalidInput("a period is YYYY-MM", code="bad_period", field="period")
     lake = lake_dir(lake)
