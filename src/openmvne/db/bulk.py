@@ -26,7 +26,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         for i, column in enumerate(columns):
             convert = _bind(conn, table, column)
             if convert is not None:
-                values[i] = tuple(map(convert, values[i]))
+                values[i] = _converted(convert, values[i])
         marks = ", ".join("?" * len(columns))
         conn.exec_driver_sql(
             f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',  # noqa: S608
@@ -46,6 +46,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
                     for i, v in enumerate(values_)
                 )
             copy.write_row(values_)
+
+
+def _converted(convert: Callable[[Any], Any], column: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A column's values converted; a value every row shares (a batch's time, its MVNO, its
+    reference) only once."""
+    first = column[0]
+    if first == column[-1] and column.count(first) == len(column):
+        return (convert(first),) * len(column)
+    return tuple(map(convert, column))
 
 
 def _bind(conn: Connection, table: Table, column: str) -> Callable[[Any], Any] | None:
