@@ -24,8 +24,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         # Column by column: each column's conversion mapped over its values.
         values = list(zip(*map(get, rows), strict=True))
         for i, column in enumerate(columns):
-            convert = _bind(conn, table, column)
-            if convert is not None:
+            convert = to_driver(conn, table.c[column])
+            if convert is not _same:
                 values[i] = _converted(convert, values[i])
         marks = ", ".join("?" * len(columns))
         conn.exec_driver_sql(
@@ -55,11 +55,6 @@ def _converted(convert: Callable[[Any], Any], column: tuple[Any, ...]) -> tuple[
     if first == column[-1] and column.count(first) == len(column):
         return (convert(first),) * len(column)
     return tuple(map(convert, column))
-
-
-def _bind(conn: Connection, table: Table, column: str) -> Callable[[Any], Any] | None:
-    """The column type's conversion of a Python value for this database (None: as is)."""
-    return table.c[column].type._cached_bind_processor(conn.dialect)
 
 
 def to_driver(conn: Connection, column: Column[Any]) -> Callable[[Any], Any]:
