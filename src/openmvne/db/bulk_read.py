@@ -13,7 +13,17 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, any_, bindparam
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    any_,
+    bindparam,
+    exists,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql
 
 from openmvne.db.bulk import to_driver
@@ -90,6 +100,34 @@ def any_of(conn: Connection, column: Column[Any], values: Sequence[Any]) -> Colu
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
+
+
+def pairs_in(
+    conn: Connection,
+    first: Column[Any],
+    second: Column[Any],
+    pairs: Collection[tuple[Any, Any]],
+) -> ColumnElement[bool]:
+    """`(first, second) IN pairs` for a Core statement, answered from a unique index on the
+    two columns whatever PostgreSQL believes of the table.
+
+    PostgreSQL plans `(a, b) IN ((…), (…))` as "every row with a = x, then filter on b" when
+    its statistics say few rows share x (a new table, or before autovacuum has looked). One
+    busy caller or outlet owns most rows, so that plan read all of its keys for every batch:
+    10 ms for 64 recharge keys among 10,000. Here the pairs come as two arrays, unnested and
+    probed one by one: about 0.2 ms, with or without statistics."""
+    if conn.dialect.name != "postgresql" or not pairs:
+        return tuple_(first, second).in_(pairs)
+    firsts, seconds = zip(*pairs, strict=True)
+    wanted = (
+        func.unnest(
+            bindparam(None, list(firsts), type_=postgresql.ARRAY(first.type)),
+            bindparam(None, list(seconds), type_=postgresql.ARRAY(second.type)),
+        )
+        .table_valued("first", "second")
+        .render_derived()
+    )
+    return exists(select(1).where(wanted.c.first == first, wanted.c.second == second))
 
 
 def _result(conn: Connection, column: Column[Any], repeated: bool) -> Convert | None:

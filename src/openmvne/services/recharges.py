@@ -20,11 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from openmvne import clock, ids
 from openmvne.db import tables as t
 from openmvne.db.bulk import insert_rows
+from openmvne.db.bulk_read import pairs_in
 from openmvne.db.combiner import AsyncCombiner, Combiner, insert_claiming, run_retrying
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
@@ -338,7 +339,7 @@ class _Batch:
         pairs = {a.caller_key for a in self.asks}
         rows = self.conn.execute(
             select(ik.c.caller, ik.c.key, ik.c.request_sha256, ik.c.result).where(
-                tuple_(ik.c.caller, ik.c.key).in_(pairs)
+                pairs_in(self.conn, ik.c.caller, ik.c.key, pairs)
             )
         ).mappings()
         return {(r["caller"], r["key"]): r for r in rows}
@@ -368,7 +369,7 @@ class _Batch:
             unscoped(
                 select(
                     ro.c.outlet_id, ro.c.channel_order_number, ro.c.request_sha256, ro.c.result
-                ).where(tuple_(ro.c.outlet_id, ro.c.channel_order_number).in_(pairs)),
+                ).where(pairs_in(self.conn, ro.c.outlet_id, ro.c.channel_order_number, pairs)),
                 "the outlets' own orders",
             )
         ).mappings()
