@@ -3,11 +3,13 @@ the check, and a Hypothesis state machine against a plain reference model."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from openmvne.db.engine import Database
@@ -407,4 +409,44 @@ def test_batches_of_two_processes_race_for_keys_and_orders(mw: MoneyWorld, db: D
     assert [x["rechargeId"] for x in a] == [x["rechargeId"] for x in b]  # type: ignore[index]
     clerk = mw.nw.w.actor["outletClerk"]
     assert money.float_of(db, clerk, None)["balanceFen"] == 10_000 - 40 * 100
+    assert money.check(db) == []
+
+
+def test_a_float_spent_before_a_batch_locks_it_is_decided_again(
+    mw: MoneyWorld, db: Database
+) -> None:
+    """A batch decides against balances read without a lock and locks the accounts last.
+    Here another process's batch spends most of the float in between: the accounts' CHECK
+    refuses the first batch's overdraft, and it runs again, locking first, so what no
+    longer fits is refused and nothing is lost or doubled."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer: nothing can come in between")
+    # The accounts exist already: a batch that opens one holds its row until it commits.
+    assert isinstance(recharges.run_batch(db, [_ask(mw, "first", "first", 1000)])[0], dict)
+    other = Database(db.url)  # as a second server process
+    spent: list[list[Any]] = []
+    locks: list[str] = []
+
+    def spend_first(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        if statement.startswith("SELECT 1 FROM ledger_account"):
+            locks.append(statement)  # the batch is about to lock its accounts
+            if len(locks) == 1:
+                spent.append(recharges.run_batch(other, [_ask(mw, "there", "there", 6000)]))
+
+    event.listen(db.engine, "before_cursor_execute", spend_first)
+    try:
+        out = recharges.run_batch(db, [_ask(mw, "a", "a", 2000), _ask(mw, "b", "b", 2000)])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", spend_first)
+        other.dispose()
+    assert isinstance(spent[0][0], dict)  # 6,000 of the 9,000 left went elsewhere first
+    assert len(locks) == 2  # the first try's lock refused by the CHECK, then the rerun's
+    assert isinstance(out[0], dict)  # 2,000 of the 3,000 left
+    assert isinstance(out[1], DomainError)
+    assert out[1].code == "insufficient_funds"
+    clerk = mw.nw.w.actor["outletClerk"]
+    assert money.float_of(db, clerk, None)["balanceFen"] == 1000
+    assert money.balance_of(db, mw.nw.w.actor["mvnoAdmin"], mw.line1)["balanceFen"] == 9000
     assert money.check(db) == []

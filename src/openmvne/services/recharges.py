@@ -4,9 +4,10 @@ Every recharge of an MVNO's lines moves money through the same few accounts (its
 accounts and its revenue, for commissions). Committed one by one, recharges would queue on
 those rows and on the commit. Instead concurrent recharges share one transaction (a group
 commit, `db/combiner.py`): the batch reads what it needs with one query per kind of row,
-locks every account it touches in one statement, checks each recharge in order against the
-balances (each still succeeds or fails alone, with its own error), and writes with one
-statement per table whatever the batch size. Nobody is answered before the commit.
+checks each recharge in order against the balances (each still succeeds or fails alone, with
+its own error), writes with one statement per table whatever the batch size, and locks the
+accounts it touches, in one statement, only to add to their balances before the commit (see
+`_Batch`). Nobody is answered before the commit.
 
 Idempotency is that of architecture.md §3, per recharge: the key and the order number
 (outlet, channel order number) are claimed in the batch's transaction with the effect.
@@ -15,18 +16,26 @@ Idempotency is that of architecture.md §3, per recharge: the key and the order 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
 from openmvne.db import tables as t
 from openmvne.db.bulk import insert_rows
 from openmvne.db.bulk_read import pairs_in
-from openmvne.db.combiner import AsyncCombiner, Combiner, insert_claiming, run_retrying
+from openmvne.db.combiner import (
+    AsyncCombiner,
+    Combiner,
+    Raced,
+    insert_claiming,
+    run_retrying,
+)
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor, ScopeKind
@@ -275,7 +284,9 @@ def _async_desk(db: Database) -> AsyncCombiner[Recharge, dict[str, Any]]:
 
 
 def run_batch(db: Database, asks: Sequence[Recharge]) -> list[dict[str, Any] | BaseException]:
-    return run_retrying(db, lambda conn: _Batch(conn, asks).run())
+    # The first try locks the accounts last; a batch run again (it raced) locks them first.
+    tries = itertools.count()
+    return run_retrying(db, lambda conn: _Batch(conn, asks, lock_first=next(tries) > 0).run())
 
 
 @dataclass
@@ -289,9 +300,19 @@ class _Plan:
 
 
 class _Batch:
-    def __init__(self, conn: Connection, asks: Sequence[Recharge]) -> None:
+    """One transaction for many recharges.
+
+    Every recharge of an outlet debits the same float account, so batches (of this process
+    and of others) queue on its row lock. The lock is therefore taken last, by the balance
+    update just before the commit: the batch decides against balances read without a lock,
+    writes its rows, then locks and adds to the balances. The accounts' CHECKs refuse an
+    overdraft: if another batch spent the float in between, the batch is run again from
+    the start (`lock_first`), locking the accounts before it reads them."""
+
+    def __init__(self, conn: Connection, asks: Sequence[Recharge], *, lock_first: bool) -> None:
         self.conn = conn
         self.asks = asks
+        self.lock_first = lock_first
         self.now = clock.now()
         self.outcomes: list[dict[str, Any] | BaseException | None] = [None] * len(asks)
         self.wanted: dict[str, tuple[AccountKind, uuid.UUID | None, uuid.UUID | None, str | None]]
@@ -302,11 +323,15 @@ class _Batch:
         outlets = self._outlets()
         found_lines = lines(conn, {a.msisdn for a in asks})
         plans = self._plans(outlets, found_lines)
-        accounts = self._lock_accounts()
-        # After the locks: a batch of another process that held them has committed, and
-        # these reads (each sees the latest commits on PostgreSQL) see its keys and orders.
+        if self.lock_first:
+            accounts = self._accounts()
+        # After the locks if taken: a batch of another process that held them has committed,
+        # and these reads (each sees the latest commits on PostgreSQL) see its keys and
+        # orders. Without: one committed since is found by the unique keys (Raced).
         stored_keys = self._stored_keys()
         stored_orders = self._stored_orders(outlets)
+        if not self.lock_first:
+            accounts = self._accounts()
         available = {
             key: row["credits_posted"] - row["debits_posted"] - row["debits_pending"]
             for key, row in accounts.items()
@@ -425,30 +450,25 @@ class _Batch:
         self.wanted[key] = (kind, mvno_id, owner_id, msisdn)
         return key
 
-    def _lock_accounts(self) -> dict[str, dict[str, Any]]:
-        """Every account the batch may move, opened if new, locked in one order (id) so two
-        processes' batches cannot deadlock on them; by natural key."""
+    def _accounts(self) -> dict[str, dict[str, Any]]:
+        """Every account the batch may move, opened if new, by natural key; with
+        `lock_first`, locked in one order (id) so two batches cannot deadlock on them."""
         wanted = self.wanted
         if not wanted:
             return {}
-        locked = self._lock(wanted)
+        found = self._read(wanted)
         for key, (kind, mvno, owner, msisdn) in wanted.items():
-            if key not in locked:  # a holder's first money: open its account
+            if key not in found:  # a holder's first money: open its account
                 ledger.open_account(self.conn, kind, mvno, owner, msisdn)
-        if len(locked) < len(wanted):
-            locked.update(self._lock([key for key in wanted if key not in locked]))
-        return locked
+        if len(found) < len(wanted):
+            found.update(self._read([key for key in wanted if key not in found]))
+        return found
 
-    def _lock(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        rows = self.conn.execute(
-            unscoped(
-                select(la)
-                .where(la.c.natural_key.in_(list(keys)))
-                .order_by(la.c.id)
-                .with_for_update(),
-                WHY,
-            )
-        ).mappings()
+    def _read(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        stmt = select(la).where(la.c.natural_key.in_(list(keys))).order_by(la.c.id)
+        if self.lock_first:
+            stmt = stmt.with_for_update()
+        rows = self.conn.execute(unscoped(stmt, WHY)).mappings()
         return {r["natural_key"]: dict(r) for r in rows}
 
     # one recharge --------------------------------------------------------------------------
@@ -593,14 +613,6 @@ class _Batch:
                         "created_at": self.now,
                     }
                 )
-        ledger.bump(
-            conn,
-            {
-                a: [debits.get(a, 0), credits.get(a, 0), 0, 0]
-                for a in debits.keys() | credits.keys()
-            },
-        )
-        insert_rows(conn, t.ledger_transfer, transfers)
         insert_rows(
             conn,
             t.audit_event,
@@ -621,6 +633,18 @@ class _Batch:
                 for ask, plan in done
             ],
         )
+        changes = {
+            a: [debits.get(a, 0), credits.get(a, 0), 0, 0] for a in debits.keys() | credits.keys()
+        }
+        try:
+            ledger.bump(conn, changes)  # the accounts' locks, held from here to the commit
+        except IntegrityError as exc:  # an account's CHECK: its money went since we read it
+            if self.lock_first:
+                raise
+            raise Raced from exc
+        # After the locks: a transfer's foreign keys share-lock its accounts, which would
+        # hold up another batch's locking (and it ours: a deadlock) had they come first.
+        insert_rows(conn, t.ledger_transfer, transfers)
         self._restore_lines(done)
 
     def _restore_lines(self, done: list[tuple[Recharge, _Plan]]) -> None:
