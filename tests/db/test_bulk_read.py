@@ -98,7 +98,8 @@ def _keys(db: Database, caller: str, n: int) -> None:
         )
 
 
-def test_pairs_in_selects_the_same_rows_as_a_tuple_in(db: Database) -> None:
+def test_rows_where_pairs_match_a_tuple_in(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk_read, "PAIRS_CHUNK", 4)  # six pairs: two chunks
     ik = t.idempotency_key
     _keys(db, "busy-outlet", 50)
     _keys(db, "quiet-outlet", 3)
@@ -110,24 +111,20 @@ def test_pairs_in_selects_the_same_rows_as_a_tuple_in(db: Database) -> None:
         ("quiet-outlet", "key-49"),  # a key the busy outlet has, this one has not
         ("nobody", "key-1"),
     }
+    columns = [ik.c.caller, ik.c.key, ik.c.created_at]
     with db.read() as conn:
-        found = conn.execute(
-            select(ik.c.caller, ik.c.key).where(
-                bulk_read.pairs_in(conn, ik.c.caller, ik.c.key, pairs)
-            )
-        ).all()
+        found = bulk_read.rows_where_pairs(conn, columns, ik.c.caller, ik.c.key, pairs, why="t")
         reference = conn.execute(
-            select(ik.c.caller, ik.c.key).where(tuple_(ik.c.caller, ik.c.key).in_(pairs))
+            select(*columns).where(tuple_(ik.c.caller, ik.c.key).in_(pairs))
         ).all()
-        none = conn.execute(
-            select(ik.c.key).where(bulk_read.pairs_in(conn, ik.c.caller, ik.c.key, set()))
-        ).all()
-    assert sorted(map(tuple, found)) == sorted(map(tuple, reference))
-    assert sorted(map(tuple, found)) == [
+        none = bulk_read.rows_where_pairs(conn, columns, ik.c.caller, ik.c.key, set(), why="t")
+    assert sorted(found) == sorted(map(tuple, reference))
+    assert sorted(row[:2] for row in found) == [
         ("busy-outlet", "key-49"),
         ("busy-outlet", "key-7"),
         ("quiet-outlet", "key-2"),
     ]
+    assert found[0][2].utcoffset() == UTC.utcoffset(None)  # converted as Core would
     assert none == []
 
 
@@ -137,28 +134,32 @@ def _index_rows(plan: dict[str, Any]) -> int:
     return own + sum(_index_rows(p) for p in plan.get("Plans", []))
 
 
-def test_pairs_in_probes_the_index_once_per_pair(db: Database) -> None:
+@pytest.mark.parametrize("outlets", [1, 40])
+def test_rows_where_pairs_probe_the_index_once_per_pair(db: Database, outlets: int) -> None:
     """One busy caller owns most keys, and the new table has no statistics yet. A tuple IN
     read all of that caller's keys (4,000 index entries for 40 pairs asked) on PostgreSQL
-    and walked the whole index on SQLite; pairs_in looks each pair up in the unique index."""
+    and walked the whole index on SQLite; `a IN … AND b IN …` probes every a with every b
+    on SQLite (1,600 probes for 40 pairs of 40 callers). Here: one probe per pair."""
     ik = t.idempotency_key
-    _keys(db, "busy-outlet", 4_000)
-    pairs = {("busy-outlet", f"new-{i}") for i in range(39)} | {("busy-outlet", "key-3")}
+    _keys(db, "caller-0", 4_000)
+    pairs = [(f"caller-{i % outlets}", f"new-{i}") for i in range(39)] + [("caller-0", "key-3")]
     with db.read() as conn:
-        stmt = select(ik.c.key).where(bulk_read.pairs_in(conn, ik.c.caller, ik.c.key, pairs))
-        compiled = stmt.compile(conn, compile_kwargs={"render_postcompile": True})
-        params = compiled.params
+        sql, values = bulk_read.pairs_statement(
+            conn, [ik.c.key], ik.c.caller, ik.c.key, pairs, why="the test"
+        )
         if db.dialect == "postgresql":
-            sql = f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"
-            explained = conn.exec_driver_sql(sql, params).scalar_one()
-        else:  # SQLite's driver takes positional parameters, in the statement's order
-            sql = f"EXPLAIN QUERY PLAN {compiled}"
-            ordered = tuple(params[name] for name in compiled.positiontup or ())
-            explained = [row[-1] for row in conn.exec_driver_sql(sql, ordered)]
-        assert conn.execute(stmt).scalars().all() == ["key-3"]
+            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", values)
+            explained = plan.scalar_one()
+        else:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", values)
+            explained = [row[-1] for row in plan]
+        found = bulk_read.rows_where_pairs(conn, [ik.c.key], ik.c.caller, ik.c.key, pairs, why="t")
+    assert found == [("key-3",)]
     if db.dialect == "postgresql":
         assert _index_rows(explained[0]["Plan"]) <= len(pairs)
     else:
         table = [step for step in explained if "idempotency_key" in step]
         assert table, explained
         assert all(step.startswith("SEARCH") for step in table), explained  # never a SCAN
+        assert len(table) == len(pairs), explained  # one search of (caller, key) per pair
+        assert all("(caller=? AND key=?)" in step for step in table), explained

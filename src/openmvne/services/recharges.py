@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from openmvne import clock, ids
 from openmvne.db import tables as t
 from openmvne.db.bulk import insert_rows
-from openmvne.db.bulk_read import pairs_in
+from openmvne.db.bulk_read import rows_where_pairs
 from openmvne.db.combiner import (
     AsyncCombiner,
     Combiner,
@@ -362,12 +362,15 @@ class _Batch:
 
     def _stored_keys(self) -> dict[tuple[str, str], Any]:
         pairs = {a.caller_key for a in self.asks}
-        rows = self.conn.execute(
-            select(ik.c.caller, ik.c.key, ik.c.request_sha256, ik.c.result).where(
-                pairs_in(self.conn, ik.c.caller, ik.c.key, pairs)
-            )
-        ).mappings()
-        return {(r["caller"], r["key"]): r for r in rows}
+        rows = rows_where_pairs(
+            self.conn,
+            [ik.c.caller, ik.c.key, ik.c.request_sha256, ik.c.result],
+            ik.c.caller,
+            ik.c.key,
+            pairs,
+            why="the callers' own keys",
+        )
+        return {(c, k): {"request_sha256": sha, "result": result} for c, k, sha, result in rows}
 
     def _outlets(self) -> dict[tuple[Actor, uuid.UUID | None], dict[str, Any] | DomainError]:
         found: dict[tuple[Actor, uuid.UUID | None], dict[str, Any] | DomainError] = {}
@@ -390,15 +393,15 @@ class _Batch:
                 pairs.add((outlet["id"], ask.channel_order_number))
         if not pairs:
             return {}
-        rows = self.conn.execute(
-            unscoped(
-                select(
-                    ro.c.outlet_id, ro.c.channel_order_number, ro.c.request_sha256, ro.c.result
-                ).where(pairs_in(self.conn, ro.c.outlet_id, ro.c.channel_order_number, pairs)),
-                "the outlets' own orders",
-            )
-        ).mappings()
-        return {(r["outlet_id"], r["channel_order_number"]): r for r in rows}
+        rows = rows_where_pairs(
+            self.conn,
+            [ro.c.outlet_id, ro.c.channel_order_number, ro.c.request_sha256, ro.c.result],
+            ro.c.outlet_id,
+            ro.c.channel_order_number,
+            pairs,
+            why="the outlets' own orders",
+        )
+        return {(o, n): {"request_sha256": sha, "result": result} for o, n, sha, result in rows}
 
     def _plans(
         self,
