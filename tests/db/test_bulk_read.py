@@ -113,7 +113,8 @@ def test_rows_where_pairs_match_a_tuple_in(db: Database, monkeypatch: pytest.Mon
     }
     columns = [ik.c.caller, ik.c.key, ik.c.created_at]
     with db.read() as conn:
-        found = bulk_read.rows_where_pairs(conn, columns, ik.c.caller, ik.c.key, pairs, why="t")
+        twice = [*pairs, ("busy-outlet", "key-7")]  # a pair asked twice is found once
+        found = bulk_read.rows_where_pairs(conn, columns, ik.c.caller, ik.c.key, twice, why="t")
         reference = conn.execute(
             select(*columns).where(tuple_(ik.c.caller, ik.c.key).in_(pairs))
         ).all()

@@ -116,7 +116,7 @@ def rows_where_pairs(
     if not pairs:
         return []
     converts = [_result(conn, c, False) for c in columns]
-    asked = list(pairs)
+    asked = list(dict.fromkeys(pairs))  # each pair once: a pair twice would join twice
     out: list[tuple[Any, ...]] = []
     for start in range(0, len(asked), PAIRS_CHUNK):
         chunk = asked[start : start + PAIRS_CHUNK]
