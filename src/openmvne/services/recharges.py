@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Column, Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
@@ -323,15 +323,12 @@ class _Batch:
         outlets = self._outlets()
         found_lines = lines(conn, {a.msisdn for a in asks})
         plans = self._plans(outlets, found_lines)
-        if self.lock_first:
-            accounts = self._accounts()
-        # After the locks if taken: a batch of another process that held them has committed,
-        # and these reads (each sees the latest commits on PostgreSQL) see its keys and
-        # orders. Without: one committed since is found by the unique keys (Raced).
+        accounts = self._accounts()
+        # With `lock_first`, after the locks: a batch of another process that held them has
+        # committed, and these reads (each sees the latest commits on PostgreSQL) see its keys
+        # and orders. Without: one committed since is found by the unique keys (Raced).
         stored_keys = self._stored_keys()
         stored_orders = self._stored_orders(outlets)
-        if not self.lock_first:
-            accounts = self._accounts()
         available = {
             key: row["credits_posted"] - row["debits_posted"] - row["debits_pending"]
             for key, row in accounts.items()
@@ -362,15 +359,7 @@ class _Batch:
 
     def _stored_keys(self) -> dict[tuple[str, str], Any]:
         pairs = {a.caller_key for a in self.asks}
-        rows = rows_where_pairs(
-            self.conn,
-            [ik.c.caller, ik.c.key, ik.c.request_sha256, ik.c.result],
-            ik.c.caller,
-            ik.c.key,
-            pairs,
-            why="the callers' own keys",
-        )
-        return {(c, k): {"request_sha256": sha, "result": result} for c, k, sha, result in rows}
+        return self._stored(ik.c.caller, ik.c.key, pairs, why="the callers' own keys")
 
     def _outlets(self) -> dict[tuple[Actor, uuid.UUID | None], dict[str, Any] | DomainError]:
         found: dict[tuple[Actor, uuid.UUID | None], dict[str, Any] | DomainError] = {}
@@ -391,17 +380,25 @@ class _Batch:
             outlet = outlets[(ask.actor, ask.outlet_id)]
             if isinstance(outlet, dict):
                 pairs.add((outlet["id"], ask.channel_order_number))
-        if not pairs:
-            return {}
+        return self._stored(
+            ro.c.outlet_id, ro.c.channel_order_number, pairs, why="the outlets' own orders"
+        )
+
+    def _stored(
+        self, first: Column[Any], second: Column[Any], pairs: set[Any], *, why: str
+    ) -> dict[tuple[Any, Any], dict[str, Any]]:
+        """Claims stored under the (first, second) unique key (idempotency keys, order
+        numbers), as `idempotency.replay` reads them."""
+        table = first.table
         rows = rows_where_pairs(
             self.conn,
-            [ro.c.outlet_id, ro.c.channel_order_number, ro.c.request_sha256, ro.c.result],
-            ro.c.outlet_id,
-            ro.c.channel_order_number,
+            [first, second, table.c.request_sha256, table.c.result],
+            first,
+            second,
             pairs,
-            why="the outlets' own orders",
+            why=why,
         )
-        return {(o, n): {"request_sha256": sha, "result": result} for o, n, sha, result in rows}
+        return {(a, b): {"request_sha256": sha, "result": result} for a, b, sha, result in rows}
 
     def _plans(
         self,
