@@ -1,8 +1,10 @@
 """The rating engine: usage records → units, allowances, overage, charges, wholesale cost.
 
 Two implementations of one rule set, kept equal by a property test:
-- `ENGINE_SQL`, vectorised: one window-function statement (DuckDB here; the same portable SQL
-  runs on PostgreSQL or Spark SQL when one machine is not enough);
+- vectorised, in portable SQL (DuckDB here; the same statements run on PostgreSQL or Spark
+  SQL when one machine is not enough): `GROUPS_SQL` sums each line's usage per period and
+  type, which is all the ledger needs (`LINE_TOTALS_SQL`), and `ENGINE_SQL` rates each record,
+  with a window over the groups where order matters;
 - `rate_reference`, a plain per-record loop: the specification, and the benchmark baseline.
 
 Rules (domain.md §6), per line and billing period (the calendar month in Asia/Shanghai), in
@@ -166,10 +168,11 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
 
 
 # The same rules over whole tables. `records` holds the batch (typed columns as Record, and
-# `period`); `terms` one row per (msisdn, period) with Terms' fields. A window function, CASE
-# and integer arithmetic only: the statement ports to PostgreSQL and Spark SQL.
-ENGINE_SQL = """
-WITH chargeable AS (
+# `period`); `terms` one row per (msisdn, period) with Terms' fields. CASE and integer
+# arithmetic only, and one window function: the statements port to PostgreSQL and Spark SQL.
+# Each record's units, prices and the allowance left before the batch: no order needed.
+_UNITS = """
+chargeable AS (
   SELECT r.node_id, r.seq, r.msisdn, r.type, r.start_time, r.quantity, r.direction, r.province,
     r.partial_seq, r.period, t.cap_kb, t.data_over_kb,
     CASE r.type
@@ -193,14 +196,65 @@ WITH chargeable AS (
   FROM records r JOIN terms t ON t.msisdn = r.msisdn AND t.period = r.period
 ), units AS (
   SELECT *, CASE WHEN free THEN 0 ELSE billed END AS units FROM chargeable
+)"""
+
+# Per line, period and type ("group"): the sums the ledger needs, and whether the records'
+# order matters. Order decides which record a unit is charged on, never how many units are:
+# the allowance takes min(total, allowance left) of a group's units, the cap lets
+# min(overage, cap left) of its overage be billed, and a group has one unit price. Order
+# matters only in a group that crosses its allowance or its cap (a few percent of records):
+# in any other, every record is wholly in the allowance, or wholly over it and under the cap
+# (or over the cap). Run into a table `groups` before ENGINE_SQL and LINE_TOTALS_SQL.
+GROUPS_SQL = f"""
+WITH {_UNITS}, sums AS (
+  SELECT msisdn, period, type, COUNT(*) AS records, SUM(units) AS units,
+    SUM(billed * unit_cost) AS wholesale_exact, MAX(unit_price) AS unit_price,
+    MAX(allowance_left) AS allowance_left, MAX(cap_kb) AS cap_kb,
+    MAX(data_over_kb) AS data_over_kb
+  FROM units GROUP BY msisdn, period, type
+), split AS (
+  SELECT *, units - LEAST(units, allowance_left) AS overage,
+    CASE WHEN type = 'data' AND cap_kb IS NOT NULL THEN cap_kb - data_over_kb END AS cap_left
+  FROM sums
+)
+SELECT msisdn, period, type, records, units, overage, wholesale_exact,
+  CASE WHEN cap_left IS NULL THEN overage ELSE GREATEST(0, LEAST(overage, cap_left)) END
+    * unit_price AS charge_exact,
+  (allowance_left > 0 AND units > allowance_left)
+    OR COALESCE(cap_left > 0 AND cap_left < overage, FALSE) AS ordered
+FROM split
+"""  # noqa: S608  # constant text
+
+# What the ledger is posted from: per line and period, the groups summed.
+LINE_TOTALS_SQL = """
+SELECT msisdn, period, SUM(records) AS records,
+  SUM(CASE WHEN type = 'voice' THEN units ELSE 0 END) AS voice_s,
+  SUM(CASE WHEN type = 'sms' THEN units ELSE 0 END) AS sms,
+  SUM(CASE WHEN type = 'data' THEN units ELSE 0 END) AS data_kb,
+  SUM(CASE WHEN type = 'data' THEN overage ELSE 0 END) AS data_over_kb,
+  SUM(charge_exact) AS charge_exact,
+  SUM(wholesale_exact) AS wholesale_exact
+FROM groups GROUP BY msisdn, period ORDER BY msisdn, period
+"""
+
+# Every record rated: which of its units were in the allowance, which over it, which over
+# the cap. In a group where order matters that depends on the records before it: a window,
+# and so a sort, over those groups' records only. Elsewhere nothing came before that counts.
+ENGINE_SQL = f"""
+WITH {_UNITS}, tagged AS (
+  SELECT u.*, o.type IS NOT NULL AS ordered
+  FROM units u LEFT JOIN (SELECT msisdn, period, type FROM groups WHERE ordered) o
+    ON o.msisdn = u.msisdn AND o.period = u.period AND o.type = u.type
 ), running AS (
-  -- One window: what came before this record in the period. Allowance used before it and
-  -- overage before it both follow from the running total of units.
+  -- What came before this record in the period. Allowance used before it and overage
+  -- before it both follow from the running total of units.
   SELECT *,
     SUM(units) OVER (PARTITION BY msisdn, period, type
                      ORDER BY start_time, node_id, seq ROWS UNBOUNDED PRECEDING) - units
       AS units_before
-  FROM units
+  FROM tagged WHERE ordered
+  UNION ALL
+  SELECT *, 0 AS units_before FROM tagged WHERE NOT ordered
 ), split AS (
   SELECT *,
     GREATEST(0, LEAST(units, allowance_left - units_before)) AS in_allowance,
@@ -218,7 +272,7 @@ SELECT node_id, seq, msisdn, type, start_time, quantity, direction, province, pa
   billed_overage * unit_price AS charge_exact,
   billed * unit_cost AS wholesale_exact
 FROM capped
-"""
+"""  # noqa: S608  # constant text
 
 
 def future_limit(now: datetime) -> datetime:

@@ -42,7 +42,13 @@ from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain.access import Scope, ScopeKind
 from openmvne.domain.ledger import AccountKind, TransferCode
-from openmvne.domain.rating import ENGINE_SQL, future_limit, to_fen
+from openmvne.domain.rating import (
+    ENGINE_SQL,
+    GROUPS_SQL,
+    LINE_TOTALS_SQL,
+    future_limit,
+    to_fen,
+)
 from openmvne.domain.settlement import add_months
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, InvalidInput, NotFound
@@ -329,16 +335,25 @@ SELECT node_id, seq, msisdn, type, start_time, quantity, direction, province, pa
   period
 FROM good
 """
-TOTALS_SQL = """
-SELECT msisdn, period, count(*) AS records,
-  COALESCE(sum(units) FILTER (WHERE type = 'voice'), 0) AS voice_s,
-  COALESCE(sum(units) FILTER (WHERE type = 'sms'), 0) AS sms,
-  COALESCE(sum(units) FILTER (WHERE type = 'data'), 0) AS data_kb,
-  COALESCE(sum(overage) FILTER (WHERE type = 'data'), 0) AS data_over_kb,
-  CAST(sum(charge_exact) AS HUGEINT) AS charge_exact,
-  CAST(sum(wholesale_exact) AS HUGEINT) AS wholesale_exact
-FROM rated GROUP BY msisdn, period ORDER BY msisdn, period
-"""
+
+
+def _line_totals(
+    con: duckdb.DuckDBPyConnection, terms: dict[tuple[str, str], usage_terms.LineTerms]
+) -> list[tuple[Any, ...]]:
+    """Put the batch's terms beside its records, sum each line's usage per period and type
+    into `groups` (GROUPS_SQL), and return what each line owes per period: the rows the
+    ledger is posted from. Tables, not registered views, so that the lake writer's cursor
+    sees them too."""
+    con.register("terms_in", terms_table({k: v.terms for k, v in terms.items()}))
+    con.execute("CREATE OR REPLACE TABLE terms AS SELECT * FROM terms_in")
+    con.unregister("terms_in")
+    con.execute(RECORDS_VIEW)
+    con.execute(f"CREATE OR REPLACE TABLE groups AS {GROUPS_SQL}")
+    return con.execute(LINE_TOTALS_SQL).fetchall()
+
+
+def _periods(totals: list[tuple[Any, ...]]) -> list[str]:
+    return sorted({row[1] for row in totals})
 
 
 @dataclass
@@ -676,18 +691,24 @@ def _refuse_before_activation(
 
 
 def _write_lake(
-    con: duckdb.DuckDBPyConnection, lake: Path, batch_id: uuid.UUID, kind: str
+    con: duckdb.DuckDBPyConnection, lake: Path, batch_id: uuid.UUID, kind: str, periods: list[str]
 ) -> list[tuple[Path, Path]]:
-    """Each period's rated records to a temporary Parquet file; (temporary, final) pairs."""
+    """Rate the records one by one (ENGINE_SQL, the window) and write each period's rated
+    records to a temporary Parquet file; (temporary, final) pairs. One period (the usual
+    batch) is written straight from the statement; several are rated once into a table."""
+    source = f"({ENGINE_SQL})"
+    if len(periods) > 1:
+        con.execute(f"CREATE OR REPLACE TABLE rated AS {ENGINE_SQL}")
+        source = "rated"
     pairs = []
-    for (period,) in con.execute("SELECT DISTINCT period FROM rated ORDER BY 1").fetchall():
+    for period in periods:
         folder = lake / f"period={period}"
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{kind}-{batch_id}.parquet"
         temporary = folder / f".{final.name}.tmp"
         quoted = str(temporary).replace("'", "''")
         con.execute(
-            f"COPY (SELECT * FROM rated WHERE period = $p) "  # noqa: S608  # numbers and quoted paths of ours
+            f"COPY (SELECT * FROM {source} WHERE period = $p) "  # noqa: S608  # numbers and quoted paths of ours
             f"TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)",
             {"p": period},
         )
@@ -697,15 +718,15 @@ def _write_lake(
 
 @contextmanager
 def _lake_writer(
-    con: duckdb.DuckDBPyConnection, lake: Path, batch_id: uuid.UUID, kind: str
+    con: duckdb.DuckDBPyConnection, lake: Path, batch_id: uuid.UUID, kind: str, periods: list[str]
 ) -> Iterator[Future[list[tuple[Path, Path]]]]:
-    """Write the rated records to the lake on another thread while this one posts the
-    totals: DuckDB works outside the GIL, so the two overlap. Leaving waits for the writer,
-    whatever happened."""
-    cursor = con.cursor()  # the same in-memory database, usable from another thread
+    """Rate the records one by one and write them to the lake on another thread while this
+    one posts the line totals (LINE_TOTALS_SQL, which needs no record order): DuckDB works
+    outside the GIL, so the two overlap. Leaving waits for the writer, whatever happened."""
+    cursor = con.cursor()  # the same in-memory database (not its registered views)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake") as pool:
-            yield pool.submit(_write_lake, cursor, lake, batch_id, kind)
+            yield pool.submit(_write_lake, cursor, lake, batch_id, kind, periods)
     finally:
         cursor.close()
 
@@ -826,11 +847,8 @@ def _rate_loaded(
             (m, p) for m, p in con.execute("SELECT DISTINCT msisdn, period FROM good").fetchall()
         ]
         terms = usage_terms.terms_for(conn, lines, keys)
-        con.register("terms", terms_table({k: v.terms for k, v in terms.items()}))
-        con.execute(RECORDS_VIEW)
-        con.execute(f"CREATE TABLE rated AS {ENGINE_SQL}")
-        totals = con.execute(TOTALS_SQL).fetchall()
-        with _lake_writer(con, lake, batch_id, "rate") as writing:
+        totals = _line_totals(con, terms)
+        with _lake_writer(con, lake, batch_id, "rate", _periods(totals)) as writing:
             posting, charged, unpaid = _post_totals(conn, totals, terms, reference)
             _write_claims(conn, claim_inserts, claim_updates)
             wholesale = _apply(conn, posting, reference)
@@ -839,7 +857,7 @@ def _rate_loaded(
         result.duplicates = duplicates
         result.rejected = rejected
         result.late = late
-        result.rated = _count(con, "rated")
+        result.rated = sum(int(row[2]) for row in totals)
         result.charged_fen, result.unpaid_fen, result.wholesale_fen = charged, unpaid, wholesale
         result.lines = len(totals)
         result.reasons = Counter(
@@ -951,17 +969,14 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
         con.execute("DELETE FROM good WHERE msisdn NOT IN (SELECT unnest($m))", {"m": list(lines)})
         keys = [(m, period) for m in lines]
         terms = usage_terms.terms_for(conn, lines, keys, fresh=True)
-        con.register("terms", terms_table({k: v.terms for k, v in terms.items()}))
-        con.execute(RECORDS_VIEW)
-        con.execute(f"CREATE TABLE rated AS {ENGINE_SQL}")
-        totals = con.execute(TOTALS_SQL).fetchall()
+        totals = _line_totals(con, terms)
         if all(_unchanged(row, terms[(row[0], row[1])].existing) for row in totals):
             return BatchResult(None, records_in=_count(con, "good"))
-        with _lake_writer(con, lake, batch_id, "rerate") as writing:
+        with _lake_writer(con, lake, batch_id, "rerate", _periods(totals)) as writing:
             posting, charged, unpaid = _post_totals(conn, totals, terms, reference, replace=True)
             wholesale = _apply(conn, posting, reference)
             pairs = writing.result()
-        result.records_in = result.rated = _count(con, "rated")
+        result.records_in = result.rated = sum(int(row[2]) for row in totals)
         result.charged_fen, result.unpaid_fen, result.wholesale_fen = charged, unpaid, wholesale
         result.lines = len(totals)
         result.files = [str(final) for _, final in pairs]

@@ -9,7 +9,15 @@ from operator import attrgetter
 import duckdb
 import pyarrow as pa
 
-from openmvne.domain.rating import ENGINE_SQL, Rated, Record, Terms, period_of
+from openmvne.domain.rating import (
+    ENGINE_SQL,
+    GROUPS_SQL,
+    LINE_TOTALS_SQL,
+    Rated,
+    Record,
+    Terms,
+    period_of,
+)
 
 TERMS_FIELDS = [f.name for f in fields(Terms)]
 BOOL_FIELDS = {f.name for f in fields(Terms) if f.type in (bool, "bool")}
@@ -54,17 +62,20 @@ def terms_table(terms: dict[tuple[str, str], Terms]) -> pa.Table:
     return pa.table(data)
 
 
-def run(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
-    """Rate the `records` table against the `terms` table registered on `con`."""
-    return con.sql(ENGINE_SQL)
+def _loaded(
+    records: list[Record], terms: dict[tuple[str, str], Terms]
+) -> duckdb.DuckDBPyConnection:
+    """A connection with the inputs registered and their `groups` table made."""
+    con = duckdb.connect()
+    con.register("records", records_table(records))
+    con.register("terms", terms_table(terms))
+    con.execute(f"CREATE TABLE groups AS {GROUPS_SQL}")
+    return con
 
 
 def rate_vectorised(records: list[Record], terms: dict[tuple[str, str], Terms]) -> list[Rated]:
     """The engine on in-memory inputs (tests and the benchmark's equality check)."""
-    con = duckdb.connect()
-    con.register("records", records_table(records))
-    con.register("terms", terms_table(terms))
-    rows = run(con).fetchall()
+    rows = _loaded(records, terms).execute(ENGINE_SQL).fetchall()
     out = []
     for row in rows:
         values = dict(zip(RATED_COLUMNS, row, strict=True))
@@ -83,3 +94,12 @@ def rate_vectorised(records: list[Record], terms: dict[tuple[str, str], Terms]) 
             )
         )
     return out
+
+
+def line_totals(
+    records: list[Record], terms: dict[tuple[str, str], Terms]
+) -> dict[tuple[str, str], tuple[int, ...]]:
+    """LINE_TOTALS_SQL on in-memory inputs, by (msisdn, period): records, voice seconds,
+    SMS, data KB, data KB over the allowance, exact charge, exact wholesale cost."""
+    rows = _loaded(records, terms).execute(LINE_TOTALS_SQL).fetchall()
+    return {(row[0], row[1]): tuple(int(v) for v in row[2:]) for row in rows}
