@@ -115,6 +115,39 @@ def test_same_file_twice_and_overlapping_files_rate_once(
             usage.rated_records(db, sw.w.actor[outsider].scope, a, "2026-11")
 
 
+def test_a_batch_over_two_months_rates_each_and_keeps_each_in_its_own_file(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """A batch whose records fall in two billing periods: the records are rated once into a
+    table and written to one file per period (a one-period batch writes straight from the
+    rating statement)."""
+    a, _, _ = lines(sw)
+    december = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+    rows = calls(a, 0, 3) + [
+        [
+            "44-MSC",
+            10 + i,
+            a,
+            "voice",
+            (december + timedelta(minutes=i)).isoformat(),
+            61,
+            "mo",
+            "44",
+        ]
+        for i in range(2)
+    ]
+    with clock.frozen(december + timedelta(days=1)):
+        done = usage.rate_files(db, [write_csv(tmp_path / "u.csv", rows)], lake=tmp_path / "lake")
+    assert (done.rated, done.lines, done.charged_fen) == (5, 2, 5 * 20)
+    assert sorted(Path(f).parent.name for f in done.files) == ["period=2026-11", "period=2026-12"]
+    scope = sw.w.actor["mvnoAdmin"].scope
+    for period, seqs in (("2026-11", [0, 1, 2]), ("2026-12", [10, 11])):
+        rated = usage.rated_records(db, scope, a, period)
+        assert [r["seq"] for r in rated] == seqs
+        assert {r["period"] for r in rated} == {period}
+        assert all(r["charge_exact"] == 120 * 10_000_000 * 1024 for r in rated)  # 2 min, 0.10 CNY
+
+
 def test_a_batch_runs_without_the_cycle_collector_and_gives_it_back(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
