@@ -1,6 +1,6 @@
 """The rating engine: usage records → units, allowances, overage, charges, wholesale cost.
 
-Two implementations of one rule set, kept equal by a property test:
+Two implementations of one rule set, kept equal by property tests:
 - vectorised, in portable SQL (DuckDB here; the same statements run on PostgreSQL or Spark
   SQL when one machine is not enough): `GROUPS_SQL` sums each line's usage per period and
   type, which is all the ledger needs (`LINE_TOTALS_SQL`), and `ENGINE_SQL` rates each record,
