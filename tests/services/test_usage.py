@@ -24,7 +24,7 @@ from openmvne import clock
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
-from openmvne.domain.rating import Record, Terms, rate_reference
+from openmvne.domain.rating import Record, Terms, period_of, rate_reference
 from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import catalog, ledger, money, subscriber_orders, usage
 from openmvne.services.usage_engine import line_totals, rate_vectorised
@@ -113,6 +113,30 @@ def test_same_file_twice_and_overlapping_files_rate_once(
     for outsider in ("mvno2Admin", "partnerAdmin", "outletClerk"):
         with pytest.raises(NotFound):
             usage.rated_records(db, sw.w.actor[outsider].scope, a, "2026-11")
+
+
+def test_each_record_gets_its_beijing_month_at_the_edges_of_days_and_of_the_calendar(
+    tmp_path: Path,
+) -> None:
+    """Loading looks a record's period up by its Beijing day in a calendar of 2000-2099, and
+    formats those outside it: either way the month of `period_of`, the rule's own."""
+    times = [
+        "2026-10-31T15:59:59.999999+00:00",  # 23:59:59 on 31 October in Beijing
+        "2026-10-31T16:00:00+00:00",  # midnight, 1 November in Beijing
+        "2024-02-29T12:00:00+00:00",
+        "1999-12-31T15:59:59+00:00",  # before the calendar
+        "1999-12-31T16:00:00+00:00",  # its first day
+        "2099-12-31T16:00:00+00:00",  # 2100 in Beijing: after it
+    ]
+    rows = [["n", i, "17100000001", "sms", when, 1, "mo", "44"] for i, when in enumerate(times)]
+    con = usage._rating_connection()
+    with clock.frozen(NOW):
+        usage.load(con, [write_csv(tmp_path / "edges.csv", rows)])
+    got = dict(con.execute("SELECT seq, period FROM good").fetchall())
+    assert got == {i: period_of(datetime.fromisoformat(when)) for i, when in enumerate(times)}
+    assert [got[i] for i in range(6)] == [
+        "2026-10", "2026-11", "2024-02", "1999-12", "2000-01", "2100-01",
+    ]  # fmt: skip
 
 
 def test_a_batch_over_two_months_rates_each_and_keeps_each_in_its_own_file(

@@ -200,8 +200,10 @@ def _check(con: duckdb.DuckDBPyConnection, raw_sql: str) -> None:
     until then: materialising 10 million rows a step costs more than the checks."""
     con.execute(f"CREATE OR REPLACE VIEW raw AS {raw_sql}")
     con.execute(f"CREATE OR REPLACE VIEW parsed AS {PARSE_SQL}")
+    con.execute(CALENDAR_SQL)
     con.execute(
-        f"CREATE OR REPLACE TABLE good AS SELECT *, {OWN_PERIOD} AS period FROM ({CHECK_SQL})",  # noqa: S608  # constant text
+        f"CREATE OR REPLACE TABLE good AS SELECT c.*, COALESCE(d.period, {OWN_PERIOD}) AS period "  # noqa: S608  # constant text
+        f"FROM ({CHECK_SQL}) c LEFT JOIN calendar d ON d.day = {BEIJING_DAY}",
         {"limit": future_limit(clock.now())},
     )
 
@@ -329,6 +331,15 @@ def _write_claims(
 # The billing period a record is rated in: its own month (Beijing calendar), or, for a late
 # record of a month already settled, the first open month after it (_defer_closed_months).
 OWN_PERIOD = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m')"
+# Formatting that string for every record took a third of loading 10 M records (1.15 s); the
+# Beijing day number is integer arithmetic, so each record looks its month up by its day in
+# a small calendar (2000 to 2100), formatted once per day. A day outside it is formatted.
+BEIJING_DAY = "(epoch_us(c.start_time) + 28800000000) // 86400000000"
+CALENDAR_SQL = f"""
+CREATE OR REPLACE TABLE calendar AS
+SELECT day, {OWN_PERIOD.replace("start_time", "to_timestamp(day * 86400)")} AS period
+FROM range(10957, 47482) AS days(day)
+"""  # noqa: S608  # constant text
 RECORDS_VIEW = """
 CREATE OR REPLACE VIEW records AS
 SELECT node_id, seq, msisdn, type, start_time, quantity, direction, province, partial_seq,
