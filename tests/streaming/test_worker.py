@@ -13,7 +13,7 @@ import pyarrow as pa
 from openmvne.db.engine import Database
 from openmvne.services import usage
 from openmvne.streaming import layout, publisher
-from openmvne.streaming.worker import Worker, WorkerOptions, WorkerStats, rater
+from openmvne.streaming.worker import Worker, WorkerOptions, WorkerStats, _Batch, rater
 from tests.conftest import fresh_url
 from tests.streaming.conftest import build_lines, outcome, usage_for
 
@@ -159,3 +159,44 @@ def test_an_idle_worker_waits_for_messages_a_lost_fetch_still_holds(
     stats = asyncio.run(Worker(rater(db, tmp_path / "lake"), options, url=nats_url,
                                layout=stream).run())  # fmt: skip
     assert (stats.rated, stats.duplicates) == (table.num_rows, 0)
+
+
+def test_a_top_up_does_not_queue_behind_the_collectors_wait_for_a_first_message(
+    nats_url: str, stream: layout.Layout
+) -> None:
+    """The collector, finding nothing, waits up to batch_ms for the first message of its next
+    batch. A batch it queued earlier is topped up meanwhile: that top-up returns at once
+    rather than waiting behind the collector's wait once per partition (16 x 5 s here). Once
+    the collector no longer waits, a top-up takes what has come."""
+
+    def never(part: pa.Table, source: str) -> usage.BatchResult:
+        raise AssertionError("nothing is rated here")
+
+    async def scenario() -> tuple[bool, int, int]:
+        worker = Worker(never, WorkerOptions(ALL, batch_ms=5_000, name="t"), url=nats_url,
+                        layout=stream)  # fmt: skip
+        client = await layout.connect(nats_url)
+        try:
+            js = client.jetstream()
+            await layout.ensure_stream(js, stream)
+            subs = [await worker._bind(js, p) for p in ALL]
+            collecting = _Batch([], [], 0)
+            waiting = asyncio.create_task(worker._first(subs, collecting, 5.0))
+            await asyncio.sleep(0.3)  # the collector now waits on an empty stream
+            was_waiting = worker._waiting
+            queued = _Batch([], [], 0)
+            await asyncio.wait_for(worker._top_up(subs, queued), timeout=2.0)
+            during = queued.records
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            table = usage_for(["17100000000"], per_day=30, days=1)
+            await publisher.publish_with(client, table, stream)
+            await worker._top_up(subs, queued)
+            return was_waiting, during, queued.records - table.num_rows
+        finally:
+            await client.close()
+
+    was_waiting, during, after = asyncio.run(scenario())
+    assert was_waiting
+    assert during == 0
+    assert after == 0  # everything published since was taken by the next top-up
