@@ -56,16 +56,19 @@ def rows_where_in(
         to_also = to_driver(conn, column)
         wanted = [to_also(v) for v in wanted]
         extra_sql = (
-            f' AND "{column.name}" = ANY(%s)'
+            f' AND "{column.name}" = ANY(%b)'
             if postgres
             else f' AND "{column.name}" IN ({", ".join("?" * len(wanted))})'
         )
         extra_params = (wanted,) if postgres else tuple(wanted)
     out: list[tuple[Any, ...]] = []
+    # On PostgreSQL the keys go as one binary array (`%b`): a text array has psycopg check
+    # every element against a regular expression for quoting (0.16 s of a 250,000-record
+    # rating batch's 2.4 s).
     for start in range(0, len(values), CHUNK):
         chunk = [to_key(v) for v in values[start : start + CHUNK]]
         if postgres:
-            sql = f'{comment}SELECT {names} FROM "{table}" WHERE "{key.name}" = ANY(%s){extra_sql}'  # noqa: S608  # names of our own tables
+            sql = f'{comment}SELECT {names} FROM "{table}" WHERE "{key.name}" = ANY(%b){extra_sql}'  # noqa: S608  # names of our own tables
             params: tuple[Any, ...] = (chunk, *extra_params)
             if lock_by is not None:
                 sql += f' ORDER BY "{lock_by.name}" FOR UPDATE'

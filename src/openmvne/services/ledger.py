@@ -198,13 +198,13 @@ _BUMP = (
 )
 # PostgreSQL: the rows locked in id order first (the lock order, as one UPDATE a row at a
 # time in id order would), then one UPDATE for them all: 50,000 single-row UPDATEs cost
-# seconds, even pipelined.
-_LOCK_PG = "SELECT 1 FROM ledger_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+# seconds, even pipelined. Arrays in binary (`%b`): no quoting pass over every element.
+_LOCK_PG = "SELECT 1 FROM ledger_account WHERE id = ANY(%b) ORDER BY id FOR UPDATE"
 _BUMP_PG = (
     "UPDATE ledger_account a SET debits_posted = a.debits_posted + v.dp, "
     "credits_posted = a.credits_posted + v.cp, debits_pending = a.debits_pending + v.dq, "
     "credits_pending = a.credits_pending + v.cq "
-    "FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+    "FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[]) "
     "AS v(id, dp, cp, dq, cq) WHERE a.id = v.id"
 )
 
