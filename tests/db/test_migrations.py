@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from openmvne.db import migrate
+from openmvne import clock, ids
+from openmvne.db import bulk, migrate
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain.access import Scope, ScopeKind
+from openmvne.domain.ledger import AccountKind
 from openmvne.errors import ScopeMissing
+from openmvne.services import ledger
 from tests.conftest import Backend, fresh_url
 
 
@@ -78,11 +81,6 @@ def test_rows_updated_in_place_leave_room_for_hot_updates(backend: Backend) -> N
     new version in its page (HOT), with no new index entries."""
     if backend.name != "postgres":
         pytest.skip("fillfactor is PostgreSQL's")
-    from openmvne import clock, ids
-    from openmvne.db import bulk
-    from openmvne.domain.ledger import AccountKind
-    from openmvne.services import ledger
-
     with backend.db.engine.connect() as conn:
         for table in (t.ledger_account, t.usage_period):
             options = conn.execute(
