@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.errors import Conflict, DomainError, NotFound
-from openmvne.services import charging, ledger, subscriber_orders
+from openmvne.domain.ledger import AccountKind
+from openmvne.services import charging, ledger, subscriber_orders, usage
 from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers
 
@@ -323,3 +326,105 @@ def test_batches_of_two_processes_race_for_the_same_sessions(
             unscoped(select(t.charging_session.c.state), "test")
         ).scalars().all()  # fmt: skip
     assert sessions == ["closed"] * 30
+
+
+# Online charging adds to a line's usage row as it answers; batch rating writes the row's new
+# totals. Each must read the row only once the other's batch on that line has committed: both
+# take the line's prepaid account first (on SQLite the write transaction is the lock).
+
+
+def _one_call(path: Path, msisdn: str, seconds: int) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["node_id", "seq", "msisdn", "type", "start_time", "quantity", "direction"])
+        writer.writerow(
+            ["44-MSC", 1, msisdn, "voice", (NOW - timedelta(hours=1)).isoformat(), seconds, "mo"]
+        )
+    return path
+
+
+def _voice_used(db: Database, msisdn: str) -> int:
+    up = t.usage_period
+    with db.read() as conn:
+        used = conn.execute(
+            unscoped(select(up.c.voice_used_s).where(up.c.msisdn == msisdn), "test")
+        ).scalar_one()
+    return int(used)
+
+
+def test_rating_adds_to_what_a_charging_batch_in_flight_commits(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers take turns")
+    network = sw.w.actor["hostAdmin"]
+    line = sw.payg  # type: ignore[attr-defined]
+    la, up = t.ledger_account, t.usage_period
+    rated: list[usage.BatchResult] = []
+    with clock.frozen(NOW):
+        charging.initial(db, network, session_key="r1", msisdn=line, kind="voice", requested=60)
+        charging.terminate(db, network, session_key="r1", number=1, used=60)
+        assert _voice_used(db, line) == 60
+        calls = _one_call(tmp_path / "calls.csv", line, 120)
+        with db.write() as conn:
+            # As a charging batch in flight: the line's account locked, the line's usage
+            # added to.
+            conn.execute(
+                unscoped(
+                    select(la.c.id)
+                    .where(la.c.kind == AccountKind.SUBSCRIBER_PREPAID.value, la.c.msisdn == line)
+                    .with_for_update(),
+                    "test",
+                )
+            )
+            conn.execute(
+                unscoped(
+                    update(up)
+                    .where(up.c.msisdn == line)
+                    .values(voice_used_s=up.c.voice_used_s + 600),
+                    "test",
+                )
+            )
+            rater = threading.Thread(
+                target=lambda: rated.append(usage.rate_files(db, [calls], lake=tmp_path / "lake"))
+            )
+            rater.start()
+            rater.join(1.0)
+            assert rater.is_alive()  # waiting for the line
+        rater.join(30)
+    assert rated[0].rated == 1
+    assert _voice_used(db, line) == 60 + 600 + 120
+
+
+def test_charging_grants_what_a_rating_batch_in_flight_leaves_of_the_allowance(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers take turns")
+    network = sw.w.actor["hostAdmin"]
+    line = sw.plan  # type: ignore[attr-defined]  # 100 minutes a month
+    asked: list[threading.Thread] = []
+    answers: list[dict[str, Any]] = []
+
+    def while_rating_commits() -> None:
+        asker = threading.Thread(
+            target=lambda: answers.append(
+                charging.initial(
+                    db, network, session_key="c1", msisdn=line, kind="voice", requested=120
+                )
+            )
+        )
+        asker.start()
+        asker.join(1.0)
+        assert asker.is_alive()  # waiting for the line
+        asked.append(asker)
+
+    with clock.frozen(NOW):
+        before = available(db, sw, line)
+        calls = _one_call(tmp_path / "calls.csv", line, 99 * 60)
+        usage.rate_files(db, [calls], lake=tmp_path / "lake", after_compute=while_rating_commits)
+        asked[0].join(30)
+    assert answers[0]["grantedUnits"] == 120
+    # The rating left one minute of the allowance: the other minute is held from the balance.
+    assert available(db, sw, line) == before - 10
+    assert _voice_used(db, line) == 99 * 60

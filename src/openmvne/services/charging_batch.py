@@ -171,11 +171,13 @@ class Batch:
             self._read_lines()
             if not set(self.lines) <= locked:
                 raise Raced  # a session opened meanwhile on a line not locked here
+        # The lines' accounts before their usage: a rating batch holds them until it commits
+        # the usage rows it rewrote (services/usage.py), so the terms read next are its own.
+        self._lock_accounts()
         self._read_requests()
         self._read_terms()
         self._read_reserved()
         self._read_holds()
-        self._lock_accounts()
         outcomes: list[dict[str, Any] | BaseException] = []
         for ask in self.asks:
             try:

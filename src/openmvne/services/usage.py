@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -407,23 +407,33 @@ def _accounts(
     return out
 
 
+def _prepaid(conn: Connection, lines: Iterable[usage_terms.Line]) -> dict[str, dict[str, Any]]:
+    """The lines' prepaid accounts by number, locked on PostgreSQL, taken before the lines'
+    usage is read. A charging batch holds a line's account while it adds to the line's usage
+    (charging_batch.py), so what rating reads after this is what that batch committed, and
+    no batch adds to it before this one commits: rating writes a period's totals, not
+    increments, and would write over what it had not seen."""
+    return _accounts(
+        conn,
+        AccountKind.SUBSCRIBER_PREPAID,
+        {line.msisdn: (line.mvno_id, None, line.msisdn) for line in lines},
+    )
+
+
 def _post_totals(
     conn: Connection,
     totals: list[tuple[Any, ...]],
     terms: dict[tuple[str, str], usage_terms.LineTerms],
+    prepaid: dict[str, dict[str, Any]],
     reference: str,
     *,
     replace: bool = False,
 ) -> tuple[_Posting, int, int]:
-    """Turn per line-period totals into postings. `replace`: the totals are the period's
-    whole (rerating), not an addition to what was rated before."""
+    """Turn per line-period totals into postings, debiting the lines' `prepaid` accounts.
+    `replace`: the totals are the period's whole (rerating), not an addition to what was
+    rated before."""
     posting = _Posting()
     lines = {lt.line.msisdn: lt.line for lt in terms.values()}
-    prepaid = _accounts(
-        conn,
-        AccountKind.SUBSCRIBER_PREPAID,
-        {m: (line.mvno_id, None, m) for m, line in lines.items()},
-    )
     revenue = _accounts(
         conn,
         AccountKind.MVNO_REVENUE,
@@ -857,10 +867,11 @@ def _rate_loaded(
         keys = [
             (m, p) for m, p in con.execute("SELECT DISTINCT msisdn, period FROM good").fetchall()
         ]
+        prepaid = _prepaid(conn, {m: lines[m] for m, _ in keys}.values())
         terms = usage_terms.terms_for(conn, lines, keys)
         totals = _line_totals(con, terms)
         with _lake_writer(con, lake, batch_id, "rate", _periods(totals)) as writing:
-            posting, charged, unpaid = _post_totals(conn, totals, terms, reference)
+            posting, charged, unpaid = _post_totals(conn, totals, terms, prepaid, reference)
             _write_claims(conn, claim_inserts, claim_updates)
             wholesale = _apply(conn, posting, reference)
             pairs = writing.result()
@@ -979,12 +990,15 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
         lines = usage_terms.lines_of_period(conn, period)
         con.execute("DELETE FROM good WHERE msisdn NOT IN (SELECT unnest($m))", {"m": list(lines)})
         keys = [(m, period) for m in lines]
+        prepaid = _prepaid(conn, lines.values())
         terms = usage_terms.terms_for(conn, lines, keys, fresh=True)
         totals = _line_totals(con, terms)
         if all(_unchanged(row, terms[(row[0], row[1])].existing) for row in totals):
             return BatchResult(None, records_in=_count(con, "good"))
         with _lake_writer(con, lake, batch_id, "rerate", _periods(totals)) as writing:
-            posting, charged, unpaid = _post_totals(conn, totals, terms, reference, replace=True)
+            posting, charged, unpaid = _post_totals(
+                conn, totals, terms, prepaid, reference, replace=True
+            )
             wholesale = _apply(conn, posting, reference)
             pairs = writing.result()
         result.records_in = result.rated = sum(int(row[2]) for row in totals)
