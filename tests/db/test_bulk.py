@@ -55,3 +55,80 @@ def test_inserted_rows_read_back_as_they_went_in(db: Database) -> None:
             .all()
         )
     assert sorted((dict(r) for r in back), key=lambda r: r["natural_key"]) == rows
+
+
+def test_updated_rows_are_those_their_keys_name_and_read_back_as_set(db: Database) -> None:
+    uc = t.usage_claim
+    blocks = [(node, block) for node in ("44-MSC", "11-SGW") for block in (0, 1, 2**41 + 7)]
+    with db.write() as conn:
+        bulk.insert_rows(
+            conn, uc, [{"node_id": n, "block": b, "bitmap": b"old", "count": 1} for n, b in blocks]
+        )
+        # Two keys of one node, one of the other, and one that names no row.
+        bulk.update_rows(
+            conn,
+            uc,
+            ("node_id", "block"),
+            [
+                {"node_id": "44-MSC", "block": 2**41 + 7, "bitmap": b"\x00new\xff", "count": 2**30},
+                {"node_id": "44-MSC", "block": 0, "bitmap": b"", "count": 0},
+                {"node_id": "11-SGW", "block": 1, "bitmap": b"x", "count": 5},
+                {"node_id": "99-NONE", "block": 1, "bitmap": b"y", "count": 6},
+            ],
+        )
+    with db.read() as conn:
+        back = {(r.node_id, r.block): (r.bitmap, r.count) for r in conn.execute(select(uc))}
+    assert back == {
+        ("44-MSC", 0): (b"", 0),
+        ("44-MSC", 1): (b"old", 1),
+        ("44-MSC", 2**41 + 7): (b"\x00new\xff", 2**30),
+        ("11-SGW", 0): (b"old", 1),
+        ("11-SGW", 1): (b"x", 5),
+        ("11-SGW", 2**41 + 7): (b"old", 1),
+    }
+
+
+def test_updates_by_uuid_convert_each_columns_values(db: Database) -> None:
+    op = users.operator(db)
+    mvno = parties.create_organisation(db, op, kind=OrgKind.MVNO, name="虚商")["id"]
+    then = datetime(2026, 11, 27, 8, 30, 1, 123456, tzinfo=UTC)
+    ids_ = [uuid.uuid4() for _ in range(4)]
+    with db.write() as conn:
+        bulk.insert_rows(
+            conn,
+            la,
+            [
+                {
+                    "id": i, "kind": "subscriberPrepaid", "mvno_id": mvno, "owner_id": None,
+                    "msisdn": f"1710000{n:04d}", "natural_key": f"test:{n}",
+                    "no_overdraft": True, "debits_posted": 0, "credits_posted": 0,
+                    "debits_pending": 0, "credits_pending": 0, "created_at": then,
+                }
+                for n, i in enumerate(ids_)
+            ],
+        )  # fmt: skip
+        later = then + timedelta(hours=3)
+        bulk.update_rows(
+            conn,
+            la,
+            ("id",),
+            [
+                {"id": ids_[0], "credits_posted": 10**15, "created_at": later},
+                {"id": ids_[2], "credits_posted": 3, "created_at": later},
+            ],
+        )
+    with db.read() as conn:
+        back = {
+            r.id: (r.credits_posted, r.created_at)
+            for r in conn.execute(
+                unscoped(select(la.c.id, la.c.credits_posted, la.c.created_at), "test").where(
+                    la.c.natural_key.like("test:%")
+                )
+            )
+        }
+    assert back == {
+        ids_[0]: (10**15, later),
+        ids_[1]: (0, then),
+        ids_[2]: (3, later),
+        ids_[3]: (0, then),
+    }

@@ -16,8 +16,8 @@ from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
-from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.domain.ledger import AccountKind
+from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import charging, ledger, subscriber_orders, usage
 from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers

@@ -1,7 +1,8 @@
-"""Bulk inserts: COPY on PostgreSQL (about 8x faster than batched INSERTs for a million
-rows), one prepared INSERT run over all rows on SQLite; both inside the caller's
-transaction. Values are converted by each column's own type, once per value, without the
-per-row statement machinery of `conn.execute(insert(table), rows)`."""
+"""Bulk writes inside the caller's transaction. Inserts: COPY on PostgreSQL (about 8x faster
+than batched INSERTs for a million rows), one prepared INSERT run over all rows on SQLite.
+Updates by key: one UPDATE joined to the rows as arrays on PostgreSQL, one prepared UPDATE run
+over all rows on SQLite. Values are converted by each column's own type, once per value,
+without the per-row statement machinery of `conn.execute(insert(table), rows)`."""
 
 from __future__ import annotations
 
@@ -46,6 +47,43 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
                     for i, v in enumerate(values_)
                 )
             copy.write_row(values_)
+
+
+def update_rows(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Set each row's columns other than `keys` on the table row its `keys` name (every row
+    has the same columns). On PostgreSQL the rows go as one binary array per column, joined
+    to the table by its key: one statement, where an executemany runs one per row (50,000
+    period rows: 1.2 s of a rating batch's 6)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    sets = [c for c in columns if c not in keys]
+    values = list(zip(*map(itemgetter(*columns), rows), strict=True))
+    for i, column in enumerate(columns):
+        convert = to_driver(conn, table.c[column])
+        if convert is not _same:
+            values[i] = _converted(convert, values[i])
+    if conn.dialect.name == "postgresql":
+        types = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
+        arrays = ", ".join(f"%b::{type_}[]" for type_ in types)
+        names = ", ".join(f'"{c}"' for c in columns)
+        assign = ", ".join(f'"{c}" = v."{c}"' for c in sets)
+        match = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
+        conn.exec_driver_sql(
+            f'UPDATE "{table.name}" AS t SET {assign} FROM unnest({arrays}) AS v({names}) '  # noqa: S608  # names of our own tables
+            f"WHERE {match}",
+            tuple(list(column) for column in values),
+        )
+        return
+    assign = ", ".join(f'"{c}" = ?' for c in sets)
+    match = " AND ".join(f'"{k}" = ?' for k in keys)
+    order = [columns.index(c) for c in (*sets, *keys)]
+    conn.exec_driver_sql(
+        f'UPDATE "{table.name}" SET {assign} WHERE {match}',  # noqa: S608  # our own tables
+        list(zip(*(values[i] for i in order), strict=True)),
+    )
 
 
 def _converted(convert: Callable[[Any], Any], column: tuple[Any, ...]) -> tuple[Any, ...]:

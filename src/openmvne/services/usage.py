@@ -521,8 +521,8 @@ def _post_totals(
                 used = {k: row[k] + v for k, v in used.items()}
             posting.period_updates.append(
                 {
-                    "sid": line.id,
-                    "p": period,
+                    "subscription_id": line.id,
+                    "period": period,
                     **used,
                     "records": int(records) + (0 if replace else row["records"]),
                     "charge_exact": after,
@@ -539,24 +539,7 @@ def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
     """Write the postings; returns the wholesale fen posted."""
     up = t.usage_period
     bulk.insert_rows(conn, up, posting.period_inserts)
-    if posting.period_updates:
-        conn.execute(
-            update(up)
-            .where(up.c.subscription_id == bindparam("sid"), up.c.period == bindparam("p"))
-            .values(
-                voice_used_s=bindparam("voice_used_s"),
-                sms_used=bindparam("sms_used"),
-                data_used_kb=bindparam("data_used_kb"),
-                data_over_kb=bindparam("data_over_kb"),
-                records=bindparam("records"),
-                charge_exact=bindparam("charge_exact"),
-                charged_fen=bindparam("charged_fen"),
-                unpaid_fen=bindparam("unpaid_fen"),
-                wholesale_exact=bindparam("wholesale_exact"),
-                updated_at=bindparam("updated_at"),
-            ),
-            posting.period_updates,
-        )
+    bulk.update_rows(conn, up, ("subscription_id", "period"), posting.period_updates)
     moves, wholesale_fen = wholesale_costs(conn, posting.costs, reference)
     ledger.post_many(conn, [*posting.moves, *moves])
     sub = t.subscription
