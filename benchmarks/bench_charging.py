@@ -1,8 +1,9 @@
 """Online charging through the HTTP API: reserve/terminate pairs (CCR-I then CCR-T), driven
 by wrk (32 connections, on the same 2 cores), against the baseline of the bare
 insert-one-row endpoint (benchmarks/bare_app.py) in the same run. 1,000 lines with money
-(bulk-made as in bench_usage). SQLite always; PostgreSQL too when OPENMVNE_BENCH_POSTGRES_URL
-names an empty database."""
+(bulk-made as in bench_usage). SQLite always (one server process: one writer); PostgreSQL too,
+with one and with two server processes, when OPENMVNE_BENCH_POSTGRES_URL names an empty
+database (made anew for each)."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def _pairs(base: str, token: str, lines: list[str], prefix: str, seconds: int) -
     return _wrk(base, auth, [prefix], seconds, IN_FLIGHT, lua)
 
 
-def _measure(label: str, url: str) -> None:
+def _measure(label: str, url: str, workers: int = 1) -> None:
     from benchmarks.bench_money import _port, _wait, _wrk
 
     token, lines = _world(url)
@@ -116,11 +117,12 @@ def _measure(label: str, url: str) -> None:
     root = Path(__file__).parent.parent
     ours_port, bare_port = _port(), _port()
     ours = subprocess.Popen(  # noqa: S603  # our own CLI
-        [str(Path(sys.executable).with_name("mvne")), "serve", "--port", str(ours_port)],
+        [str(Path(sys.executable).with_name("mvne")), "serve", "--port", str(ours_port),
+         "--workers", str(workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     bare = subprocess.Popen(  # noqa: S603  # our own module
-        [sys.executable, "-m", "benchmarks.bare_app", str(bare_port)],
+        [sys.executable, "-m", "benchmarks.bare_app", str(bare_port), str(workers)],
         env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -143,7 +145,7 @@ def _measure(label: str, url: str) -> None:
     rate = ours_run["pairs"] / ours_run["seconds"]
     base_rate = bare_run["requests"] / bare_run["seconds"]
     print(
-        f"[{label}] reserve/terminate pairs over HTTP: {rate:,.0f}/s "
+        f"[{label}, {workers} worker(s)] reserve/terminate pairs over HTTP: {rate:,.0f}/s "
         f"({ours_run['requests'] / ours_run['seconds']:,.0f} requests/s), per request p50 "
         f"{ours_run['p50_us'] / 1000:.1f} ms, p99 {ours_run['p99_us'] / 1000:.1f} ms; baseline "
         f"bare insert endpoint {base_rate:,.0f} requests/s, p99 "
@@ -197,4 +199,7 @@ def run() -> None:
         _measure("SQLite", f"sqlite:///{Path(tmp) / 'charging.db'}")
     pg = os.environ.get("OPENMVNE_BENCH_POSTGRES_URL")
     if pg:
-        _measure("PostgreSQL", pg)
+        # One server process, then two (`mvne serve --workers 2`, one per core, as the docs
+        # advise on PostgreSQL); the bare endpoint with as many.
+        for workers in (1, 2):
+            _measure("PostgreSQL", pg, workers)
