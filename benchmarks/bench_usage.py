@@ -25,8 +25,8 @@ LINES = 50_000
 DAYS = 30
 
 
-def _world(url: str) -> list[str]:
-    """An MVNO with a plan and 50,000 active lines with money on them."""
+def _world(url: str, count: int = LINES) -> list[str]:
+    """An MVNO with a plan and `count` (50,000) active lines with money on them."""
     from datetime import UTC, date, datetime
 
     from sqlalchemy import insert
@@ -68,13 +68,13 @@ def _world(url: str) -> list[str]:
     now = clock.now()
     opened = datetime(2026, 10, 1, tzinfo=UTC)  # before the usage: none of it is refused
     batch = ids.new_id()
-    msisdns = [f"171{n:08d}" for n in range(LINES)]
+    msisdns = [f"171{n:08d}" for n in range(count)]
     people = [ids.new_id() for _ in msisdns]
     cards = [ids.new_id() for _ in msisdns]
     lines = [ids.new_id() for _ in msisdns]
     with db.write() as conn:
         bulk.insert_rows(conn, t.sim_batch, [{"id": batch, "mvno_id": mvno, "host_id": host,
-                         "name": "bench", "card_count": LINES, "created_at": now}])  # fmt: skip
+                         "name": "bench", "card_count": count, "created_at": now}])  # fmt: skip
         bulk.insert_rows(conn, t.individual, [
             {"id": p, "given_name": "伟", "family_name": "张", "status": "validated",
              "mvno_id": mvno,
