@@ -54,8 +54,8 @@ def update_rows(
 ) -> None:
     """Set each row's columns other than `keys` on the table row its `keys` name (every row
     has the same columns). On PostgreSQL the rows go as one binary array per column, joined
-    to the table by its key: one statement, where an executemany runs one per row (50,000
-    period rows: 1.2 s of a rating batch's 6)."""
+    to the table by its key: one statement, where an executemany runs one per row (a rating
+    batch's 50,000 period rows: its postings' write 2.25 s -> 1.29 s)."""
     if not rows:
         return
     columns = list(rows[0])
