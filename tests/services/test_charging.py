@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from openmvne import clock
 from openmvne.db import locks
@@ -428,3 +428,39 @@ def test_charging_grants_what_a_rating_batch_in_flight_leaves_of_the_allowance(
     # The rating left one minute of the allowance: the other minute is held from the balance.
     assert available(db, sw, line) == before - 10
     assert _voice_used(db, line) == 99 * 60
+
+
+def test_rerating_a_period_with_online_charged_usage_is_refused_and_moves_nothing(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """The period's totals hold the online usage, its rated records do not: a rerating from
+    the records would refund the online charge and forget its units."""
+    network = sw.w.actor["hostAdmin"]
+    line = sw.payg  # type: ignore[attr-defined]
+    lake = tmp_path / "lake"
+    up = t.usage_period
+    with clock.frozen(NOW):
+        charging.initial(db, network, session_key="o1", msisdn=line, kind="voice", requested=120)
+        charging.terminate(db, network, session_key="o1", number=1, used=120)
+        usage.rate_files(db, [_one_call(tmp_path / "calls.csv", line, 60)], lake=lake)
+        # Three started minutes at 0.10 CNY: two online, one rated.
+        assert available(db, sw, line) == 1_000 - 30
+        with db.read() as conn:
+            before = dict(conn.execute(unscoped(select(up), "test")).mappings().one())
+            transfers = conn.execute(
+                unscoped(select(func.count()).select_from(t.ledger_transfer), "test")
+            ).scalar_one()
+        with pytest.raises(Conflict) as refused:
+            usage.rerate(db, "2026-11", lake=lake)
+    assert refused.value.code == "online_usage_in_period"
+    assert available(db, sw, line) == 1_000 - 30
+    with db.read() as conn:
+        assert dict(conn.execute(unscoped(select(up), "test")).mappings().one()) == before
+        assert before["voice_used_s"] == 180
+        assert (
+            conn.execute(
+                unscoped(select(func.count()).select_from(t.ledger_transfer), "test")
+            ).scalar_one()
+            == transfers
+        )
+        assert not ledger.audit_ledger(conn)

@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 from pyroaring import BitMap64
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from openmvne import clock, heap, ids
 from openmvne.db import bulk, bulk_read, locks
@@ -962,6 +962,7 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
                 code="month_closed",
                 field="period",
             )
+        _refuse_online_usage(conn, period)
         files = [f for f in period_files(conn, period) if Path(f).exists()]
         if not files:
             return BatchResult(None)
@@ -1006,6 +1007,29 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
         )
     finish_renames(pairs)
     return result
+
+
+def _refuse_online_usage(conn: Connection, period: str) -> None:
+    """A rerating sets each line's period totals from the period's rated records. Usage
+    charged online is in those totals but not in the records (it is not written to the
+    lake), so the rerating would drop it: refund its charge, take back its wholesale cost,
+    forget its units. Refused until online usage is rated again with the records."""
+    cs = t.charging_session
+    charged = conn.execute(
+        unscoped(
+            select(func.count(func.distinct(cs.c.subscription_id))).where(
+                cs.c.period == period, cs.c.used_units > 0
+            ),
+            WHY,
+        )
+    ).scalar_one()
+    if charged:
+        raise Conflict(
+            f"{charged} line(s) had usage charged online in {period}: a rerating would drop "
+            "it from their totals, so periods with online-charged usage are not rerated",
+            code="online_usage_in_period",
+            field="period",
+        )
 
 
 def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
