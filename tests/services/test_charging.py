@@ -18,7 +18,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.ledger import AccountKind
 from openmvne.errors import Conflict, DomainError, NotFound
-from openmvne.services import charging, ledger, subscriber_orders, usage
+from openmvne.services import charging, ledger, money, subscriber_orders, usage
 from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers
 
@@ -464,3 +464,65 @@ def test_rerating_a_period_with_online_charged_usage_is_refused_and_moves_nothin
             == transfers
         )
         assert not ledger.audit_ledger(conn)
+
+
+def test_a_recharge_waiting_for_a_line_rating_holds_holds_none_of_the_mvnos_accounts(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """Rating and online charging hold a line's prepaid account from early in their batch and
+    lock the MVNO's revenue account later. A recharge batch takes the line's account before
+    the MVNO's too: had it taken them by id alone (the revenue account, older, first), it
+    would hold the revenue account while it waits for the line's, and the rating batch's
+    next lock would close the circle."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers take turns")
+    with clock.frozen(NOW - timedelta(days=3)):
+        line, _ = sw.sale(db, seq=3, offer="payg", prepayment_fen=1_000)
+        sw.settle(db)
+    la = t.ledger_account
+    with db.read() as conn:
+        prepaid, mvno = conn.execute(
+            unscoped(select(la.c.id, la.c.mvno_id).where(la.c.msisdn == line), "test")
+        ).one()
+        revenue = conn.execute(
+            unscoped(
+                select(la.c.id).where(
+                    la.c.kind == AccountKind.MVNO_REVENUE.value, la.c.mvno_id == mvno
+                ),
+                "test",
+            )
+        ).scalar_one()
+    assert revenue.int < prepaid.int  # the order that used to deadlock
+    done: list[dict[str, Any]] = []
+    with clock.frozen(NOW):
+        with db.write() as conn:
+            # As a rating batch in flight: the line's account locked early.
+            conn.execute(
+                unscoped(select(la.c.id).where(la.c.id == prepaid).with_for_update(), "test")
+            )
+            recharge = threading.Thread(
+                target=lambda: done.append(
+                    money.recharge(
+                        db,
+                        sw.w.actor["outletClerk"],
+                        msisdn=line,
+                        amount_fen=500,
+                        channel_order_number="lock-order-1",
+                        idempotency_key="lock-order-1",
+                    )
+                )
+            )
+            recharge.start()
+            recharge.join(1.0)
+            assert recharge.is_alive()  # waiting for the line
+            # The rating batch's next lock: free, the waiting recharge holds none of it.
+            conn.execute(
+                unscoped(
+                    select(la.c.id).where(la.c.id == revenue).with_for_update(nowait=True),
+                    "test",
+                )
+            )
+        recharge.join(30)
+    assert done[0]["replayed"] is False
+    assert available(db, sw, line) == 1_000 + 500
+    assert money.check(db) == []

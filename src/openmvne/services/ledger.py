@@ -9,6 +9,7 @@ only ever inserted; database triggers refuse any update or delete.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -207,6 +208,15 @@ _BUMP_PG = (
     "FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[]) "
     "AS v(id, dp, cp, dq, cq) WHERE a.id = v.id"
 )
+
+
+def lock_accounts(conn: Connection, account_ids: Iterable[uuid.UUID]) -> None:
+    """Lock accounts' rows now, in id order, on PostgreSQL (on SQLite the write transaction
+    is the lock already). For a batch that must hold some accounts before it takes the rest:
+    subscribers' prepaid accounts come before an MVNO's (docs/money.md, lock order)."""
+    wanted = sorted(set(account_ids), key=attrgetter("int"))
+    if wanted and conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_LOCK_PG, (wanted,))
 
 
 def bump(conn: Connection, changes: dict[uuid.UUID, list[int]]) -> None:

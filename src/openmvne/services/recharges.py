@@ -465,7 +465,12 @@ class _Batch:
         return found
 
     def _read(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        stmt = select(la).where(la.c.natural_key.in_(list(keys))).order_by(la.c.id)
+        # Prepaid accounts first, then by id: the lock order (_write).
+        stmt = (
+            select(la)
+            .where(la.c.natural_key.in_(list(keys)))
+            .order_by(la.c.kind != AccountKind.SUBSCRIBER_PREPAID.value, la.c.id)
+        )
         if self.lock_first:
             stmt = stmt.with_for_update()
         rows = self.conn.execute(unscoped(stmt, WHY)).mappings()
@@ -636,6 +641,14 @@ class _Batch:
         changes = {
             a: [debits.get(a, 0), credits.get(a, 0), 0, 0] for a in debits.keys() | credits.keys()
         }
+        # The lines' prepaid accounts first, then the rest in id order (bump): the order of
+        # rating and online charging, which hold a line's account from early in their batch
+        # and take an MVNO's only at its end. By id alone an MVNO revenue account opened
+        # before the line's comes first, and a batch holding it while it waits for the
+        # line's would deadlock with them.
+        kinds = {row["id"]: row["kind"] for row in accounts.values()}
+        prepaid = AccountKind.SUBSCRIBER_PREPAID.value
+        ledger.lock_accounts(conn, [a for a in changes if kinds[a] == prepaid])
         try:
             ledger.bump(conn, changes)  # the accounts' locks, held from here to the commit
         except IntegrityError as exc:  # an account's CHECK: its money went since we read it

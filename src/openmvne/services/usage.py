@@ -434,6 +434,8 @@ def _post_totals(
     rated before."""
     posting = _Posting()
     lines = {lt.line.msisdn: lt.line for lt in terms.values()}
+    # Locked after the lines' accounts and before the usage costs: the lock order online
+    # charging and recharges keep too (docs/money.md).
     revenue = _accounts(
         conn,
         AccountKind.MVNO_REVENUE,
