@@ -16,7 +16,7 @@ from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
-from openmvne.domain.ledger import AccountKind
+from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import charging, ledger, money, subscriber_orders, usage
 from tests.batches import race
@@ -525,4 +525,42 @@ def test_a_recharge_waiting_for_a_line_rating_holds_holds_none_of_the_mvnos_acco
         recharge.join(30)
     assert done[0]["replayed"] is False
     assert available(db, sw, line) == 1_000 + 500
+    assert money.check(db) == []
+
+
+def test_a_transfer_to_a_line_takes_the_lines_account_before_the_mvnos(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """The same order for a single transfer that credits a line from an MVNO's account (a
+    care agent's credit): it waits for the line's account before it debits the revenue."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers take turns")
+    line = sw.payg  # type: ignore[attr-defined]
+    la = t.ledger_account
+    with db.read() as conn:
+        prepaid = dict(
+            conn.execute(unscoped(select(la).where(la.c.msisdn == line), "test")).mappings().one()
+        )
+        revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=prepaid["mvno_id"])
+
+    def credit() -> None:
+        with db.write() as conn:
+            ledger.transfer(conn, revenue, prepaid, 300, TransferCode.CARE_CREDIT, reference="t")
+
+    with db.write() as conn:
+        conn.execute(
+            unscoped(select(la.c.id).where(la.c.id == prepaid["id"]).with_for_update(), "test")
+        )
+        crediting = threading.Thread(target=credit)
+        crediting.start()
+        crediting.join(1.0)
+        assert crediting.is_alive()  # waiting for the line
+        conn.execute(
+            unscoped(
+                select(la.c.id).where(la.c.id == revenue["id"]).with_for_update(nowait=True),
+                "test",
+            )
+        )
+    crediting.join(30)
+    assert available(db, sw, line) == 1_000 + 300
     assert money.check(db) == []
