@@ -224,7 +224,8 @@ def lock_accounts(conn: Connection, account_ids: Iterable[uuid.UUID]) -> None:
 
 
 def bump(conn: Connection, changes: dict[uuid.UUID, list[int]]) -> None:
-    """Add to many accounts' cached balances at once, in id order (the lock order):
+    """Add to many accounts' cached balances at once, locking them in id order (a caller
+    that moves lines' prepaid accounts has locked those first: the lock order, docs/money.md):
     [debits posted, credits posted, debits pending, credits pending] per account. For batches
     that wrote the transfers themselves; the CHECKs on each account still refuse an overdraft.
     Driver statements, not Core: a rating batch bumps one account per line."""
