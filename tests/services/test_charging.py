@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import threading
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from openmvne import clock
 from openmvne.db import locks
@@ -21,6 +22,7 @@ from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import charging, ledger, money, subscriber_orders, usage
 from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers
+from tests.usage_files import write_csv
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 
@@ -41,6 +43,31 @@ def view(db: Database, sw: SubscribersWorld, msisdn: str) -> dict[str, Any]:
 
 def available(db: Database, sw: SubscribersWorld, msisdn: str) -> int:
     return int(view(db, sw, msisdn)["balance"].available)
+
+
+def _postgres_only(db: Database) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("locks between transactions are PostgreSQL's; SQLite writers take turns")
+
+
+def _lock_account(conn: Connection, account_id: uuid.UUID, *, nowait: bool = False) -> None:
+    """As a batch in flight holds it; `nowait`: fail at once if someone else does."""
+    la = t.ledger_account
+    conn.execute(
+        unscoped(
+            select(la.c.id).where(la.c.id == account_id).with_for_update(nowait=nowait), "test"
+        )
+    )
+
+
+def _waiting(work: Callable[[], Any], results: list[Any]) -> threading.Thread:
+    """`work` on a thread of its own (its result into `results`), still waiting for a lock
+    a second later."""
+    thread = threading.Thread(target=lambda: results.append(work()))
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive()  # waiting for the line
+    return thread
 
 
 def test_reserve_use_and_release_on_balance(db: Database, sw: SubscribersWorld) -> None:
@@ -152,8 +179,7 @@ def test_expiry_waits_for_a_batch_that_holds_the_line(db: Database, sw: Subscrib
     """A charging batch reads its sessions under the lines' locks and writes its answers
     later: the sweeper must not expire a session in between (the batch would then write over
     the expiry). On SQLite the write transaction is the lock already."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("advisory locks are PostgreSQL's; SQLite writers take turns")
+    _postgres_only(db)
     network = sw.w.actor["hostAdmin"]
     with clock.frozen(NOW):
         charging.initial(
@@ -172,10 +198,7 @@ def test_expiry_waits_for_a_batch_that_holds_the_line(db: Database, sw: Subscrib
                 unscoped(select(cs.c.id, cs.c.subscription_id), "test")
             ).one()
             locks.lock(conn, f"line:{line_id}")  # as a batch in flight holds it
-            sweeper = threading.Thread(target=lambda: result.append(charging.expire(db)))
-            sweeper.start()
-            sweeper.join(1.0)
-            assert sweeper.is_alive()  # waiting for the line
+            sweeper = _waiting(lambda: charging.expire(db), result)
             conn.execute(  # the batch's answer: the network closed the session in time
                 update(cs).where(cs.c.id == session_id).values(state="closed")
             )
@@ -334,13 +357,22 @@ def test_batches_of_two_processes_race_for_the_same_sessions(
 
 
 def _one_call(path: Path, msisdn: str, seconds: int) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["node_id", "seq", "msisdn", "type", "start_time", "quantity", "direction"])
-        writer.writerow(
-            ["44-MSC", 1, msisdn, "voice", (NOW - timedelta(hours=1)).isoformat(), seconds, "mo"]
+    start = (NOW - timedelta(hours=1)).isoformat()
+    return write_csv(path, [["44-MSC", 1, msisdn, "voice", start, seconds, "mo", "44"]])
+
+
+def _prepaid_account(db: Database, msisdn: str) -> dict[str, Any]:
+    la = t.ledger_account
+    with db.read() as conn:
+        row = conn.execute(
+            unscoped(
+                select(la).where(
+                    la.c.kind == AccountKind.SUBSCRIBER_PREPAID.value, la.c.msisdn == msisdn
+                ),
+                "test",
+            )
         )
-    return path
+        return dict(row.mappings().one())
 
 
 def _voice_used(db: Database, msisdn: str) -> int:
@@ -355,11 +387,10 @@ def _voice_used(db: Database, msisdn: str) -> int:
 def test_rating_adds_to_what_a_charging_batch_in_flight_commits(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite writers take turns")
+    _postgres_only(db)
     network = sw.w.actor["hostAdmin"]
     line = sw.payg  # type: ignore[attr-defined]
-    la, up = t.ledger_account, t.usage_period
+    up = t.usage_period
     rated: list[usage.BatchResult] = []
     with clock.frozen(NOW):
         charging.initial(db, network, session_key="r1", msisdn=line, kind="voice", requested=60)
@@ -367,16 +398,8 @@ def test_rating_adds_to_what_a_charging_batch_in_flight_commits(
         assert _voice_used(db, line) == 60
         calls = _one_call(tmp_path / "calls.csv", line, 120)
         with db.write() as conn:
-            # As a charging batch in flight: the line's account locked, the line's usage
-            # added to.
-            conn.execute(
-                unscoped(
-                    select(la.c.id)
-                    .where(la.c.kind == AccountKind.SUBSCRIBER_PREPAID.value, la.c.msisdn == line)
-                    .with_for_update(),
-                    "test",
-                )
-            )
+            # As a charging batch in flight: the line's account locked, its usage added to.
+            _lock_account(conn, _prepaid_account(db, line)["id"])
             conn.execute(
                 unscoped(
                     update(up)
@@ -385,12 +408,7 @@ def test_rating_adds_to_what_a_charging_batch_in_flight_commits(
                     "test",
                 )
             )
-            rater = threading.Thread(
-                target=lambda: rated.append(usage.rate_files(db, [calls], lake=tmp_path / "lake"))
-            )
-            rater.start()
-            rater.join(1.0)
-            assert rater.is_alive()  # waiting for the line
+            rater = _waiting(lambda: usage.rate_files(db, [calls], lake=tmp_path / "lake"), rated)
         rater.join(30)
     assert rated[0].rated == 1
     assert _voice_used(db, line) == 60 + 600 + 120
@@ -399,25 +417,21 @@ def test_rating_adds_to_what_a_charging_batch_in_flight_commits(
 def test_charging_grants_what_a_rating_batch_in_flight_leaves_of_the_allowance(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite writers take turns")
+    _postgres_only(db)
     network = sw.w.actor["hostAdmin"]
     line = sw.plan  # type: ignore[attr-defined]  # 100 minutes a month
     asked: list[threading.Thread] = []
     answers: list[dict[str, Any]] = []
 
     def while_rating_commits() -> None:
-        asker = threading.Thread(
-            target=lambda: answers.append(
-                charging.initial(
+        asked.append(
+            _waiting(
+                lambda: charging.initial(
                     db, network, session_key="c1", msisdn=line, kind="voice", requested=120
-                )
+                ),
+                answers,
             )
         )
-        asker.start()
-        asker.join(1.0)
-        assert asker.is_alive()  # waiting for the line
-        asked.append(asker)
 
     with clock.frozen(NOW):
         before = available(db, sw, line)
@@ -474,54 +488,31 @@ def test_a_recharge_waiting_for_a_line_rating_holds_holds_none_of_the_mvnos_acco
     the MVNO's too: had it taken them by id alone (the revenue account, older, first), it
     would hold the revenue account while it waits for the line's, and the rating batch's
     next lock would close the circle."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite writers take turns")
+    _postgres_only(db)
     with clock.frozen(NOW - timedelta(days=3)):
         line, _ = sw.sale(db, seq=3, offer="payg", prepayment_fen=1_000)
         sw.settle(db)
-    la = t.ledger_account
+    prepaid = _prepaid_account(db, line)
     with db.read() as conn:
-        prepaid, mvno = conn.execute(
-            unscoped(select(la.c.id, la.c.mvno_id).where(la.c.msisdn == line), "test")
-        ).one()
-        revenue = conn.execute(
-            unscoped(
-                select(la.c.id).where(
-                    la.c.kind == AccountKind.MVNO_REVENUE.value, la.c.mvno_id == mvno
-                ),
-                "test",
-            )
-        ).scalar_one()
-    assert revenue.int < prepaid.int  # the order that used to deadlock
+        revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=prepaid["mvno_id"])
+    assert revenue["id"].int < prepaid["id"].int  # the order that used to deadlock
     done: list[dict[str, Any]] = []
     with clock.frozen(NOW):
         with db.write() as conn:
-            # As a rating batch in flight: the line's account locked early.
-            conn.execute(
-                unscoped(select(la.c.id).where(la.c.id == prepaid).with_for_update(), "test")
+            _lock_account(conn, prepaid["id"])  # as a rating batch in flight, early
+            recharge = _waiting(
+                lambda: money.recharge(
+                    db,
+                    sw.w.actor["outletClerk"],
+                    msisdn=line,
+                    amount_fen=500,
+                    channel_order_number="lock-order-1",
+                    idempotency_key="lock-order-1",
+                ),
+                done,
             )
-            recharge = threading.Thread(
-                target=lambda: done.append(
-                    money.recharge(
-                        db,
-                        sw.w.actor["outletClerk"],
-                        msisdn=line,
-                        amount_fen=500,
-                        channel_order_number="lock-order-1",
-                        idempotency_key="lock-order-1",
-                    )
-                )
-            )
-            recharge.start()
-            recharge.join(1.0)
-            assert recharge.is_alive()  # waiting for the line
             # The rating batch's next lock: free, the waiting recharge holds none of it.
-            conn.execute(
-                unscoped(
-                    select(la.c.id).where(la.c.id == revenue).with_for_update(nowait=True),
-                    "test",
-                )
-            )
+            _lock_account(conn, revenue["id"], nowait=True)
         recharge.join(30)
     assert done[0]["replayed"] is False
     assert available(db, sw, line) == 1_000 + 500
@@ -533,34 +524,24 @@ def test_a_transfer_to_a_line_takes_the_lines_account_before_the_mvnos(
 ) -> None:
     """The same order for a single transfer that credits a line from an MVNO's account (a
     care agent's credit): it waits for the line's account before it debits the revenue."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite writers take turns")
+    _postgres_only(db)
     line = sw.payg  # type: ignore[attr-defined]
-    la = t.ledger_account
+    prepaid = _prepaid_account(db, line)
     with db.read() as conn:
-        prepaid = dict(
-            conn.execute(unscoped(select(la).where(la.c.msisdn == line), "test")).mappings().one()
-        )
         revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=prepaid["mvno_id"])
 
-    def credit() -> None:
+    def credit() -> uuid.UUID:
         with db.write() as conn:
-            ledger.transfer(conn, revenue, prepaid, 300, TransferCode.CARE_CREDIT, reference="t")
-
-    with db.write() as conn:
-        conn.execute(
-            unscoped(select(la.c.id).where(la.c.id == prepaid["id"]).with_for_update(), "test")
-        )
-        crediting = threading.Thread(target=credit)
-        crediting.start()
-        crediting.join(1.0)
-        assert crediting.is_alive()  # waiting for the line
-        conn.execute(
-            unscoped(
-                select(la.c.id).where(la.c.id == revenue["id"]).with_for_update(nowait=True),
-                "test",
+            return ledger.transfer(
+                conn, revenue, prepaid, 300, TransferCode.CARE_CREDIT, reference="t"
             )
-        )
+
+    credited: list[uuid.UUID] = []
+    with db.write() as conn:
+        _lock_account(conn, prepaid["id"])
+        crediting = _waiting(credit, credited)
+        _lock_account(conn, revenue["id"], nowait=True)
     crediting.join(30)
+    assert len(credited) == 1
     assert available(db, sw, line) == 1_000 + 300
     assert money.check(db) == []

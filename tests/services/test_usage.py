@@ -3,7 +3,6 @@ and a rater killed mid-batch."""
 
 from __future__ import annotations
 
-import csv
 import gc
 import os
 import signal
@@ -29,17 +28,9 @@ from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import catalog, ledger, money, subscriber_orders, usage
 from openmvne.services.usage_engine import line_totals, rate_vectorised
 from tests.subscribers_world import SubscribersWorld, build_subscribers
+from tests.usage_files import HEADER, write_csv
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
-HEADER = ["node_id", "seq", "msisdn", "type", "start_time", "quantity", "direction", "province"]
-
-
-def write_csv(path: Path, rows: list[list[Any]]) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(HEADER)
-        writer.writerows(rows)
-    return path
 
 
 def at(minutes: int) -> str:

@@ -152,10 +152,11 @@ def transfer(
 ) -> uuid.UUID:
     """Post (or hold) one transfer. Refused whole when the debit account would overdraw."""
     check_amount(amount_fen)
-    if credit["kind"] == AccountKind.SUBSCRIBER_PREPAID.value:
+    prepaid = AccountKind.SUBSCRIBER_PREPAID.value
+    if credit["kind"] == prepaid:
         # The lock order (docs/money.md): lines' prepaid accounts before any other. Debiting
         # first would lock an MVNO's account (a care credit's revenue) before the line's.
-        lock_accounts(conn, [a["id"] for a in (debit, credit) if a["kind"] == credit["kind"]])
+        lock_accounts(conn, [a["id"] for a in (debit, credit) if a["kind"] == prepaid])
     first = _DEBIT_PENDING if pending else _DEBIT_POSTED
     second = _CREDIT_PENDING if pending else _CREDIT_POSTED
     done = conn.execute(first, {"account": debit["id"], "amount": amount_fen})

@@ -852,7 +852,7 @@ def _rate_loaded(
         keys = [
             (m, p) for m, p in con.execute("SELECT DISTINCT msisdn, period FROM good").fetchall()
         ]
-        prepaid = _prepaid(conn, {m: lines[m] for m, _ in keys}.values())
+        prepaid = _prepaid(conn, [lines[m] for m in {m for m, _ in keys}])
         terms = usage_terms.terms_for(conn, lines, keys)
         totals = _line_totals(con, terms)
         with _lake_writer(con, lake, batch_id, "rate", _periods(totals)) as writing:
