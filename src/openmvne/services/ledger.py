@@ -206,6 +206,10 @@ _BUMP = (
 # time in id order would), then one UPDATE for them all: 50,000 single-row UPDATEs cost
 # seconds, even pipelined. Arrays in binary (`%b`): no quoting pass over every element.
 _LOCK_PG = "SELECT 1 FROM ledger_account WHERE id = ANY(%b) ORDER BY id FOR UPDATE"
+# The same with some accounts first: rows are locked in the order the sort emits them.
+_LOCK_FIRST_PG = (
+    "SELECT 1 FROM ledger_account WHERE id = ANY(%b) ORDER BY id <> ALL(%b), id FOR UPDATE"
+)
 _BUMP_PG = (
     "UPDATE ledger_account a SET debits_posted = a.debits_posted + v.dp, "
     "credits_posted = a.credits_posted + v.cp, debits_pending = a.debits_pending + v.dq, "
@@ -224,17 +228,24 @@ def lock_accounts(conn: Connection, account_ids: Iterable[uuid.UUID]) -> None:
         conn.exec_driver_sql(_LOCK_PG, (wanted,))
 
 
-def bump(conn: Connection, changes: dict[uuid.UUID, list[int]]) -> None:
-    """Add to many accounts' cached balances at once, locking them in id order (a caller
-    that moves lines' prepaid accounts has locked those first: the lock order, docs/money.md):
-    [debits posted, credits posted, debits pending, credits pending] per account. For batches
-    that wrote the transfers themselves; the CHECKs on each account still refuse an overdraft.
-    Driver statements, not Core: a rating batch bumps one account per line."""
+def bump(
+    conn: Connection, changes: dict[uuid.UUID, list[int]], *, first: Iterable[uuid.UUID] = ()
+) -> None:
+    """Add to many accounts' cached balances at once, locking them in id order, those named
+    `first` (lines' prepaid accounts not yet locked) before the rest: the lock order,
+    docs/money.md. A caller that moves lines' prepaid accounts has locked those already or
+    names them. [debits posted, credits posted, debits pending, credits pending] per account.
+    For batches that wrote the transfers themselves; the CHECKs on each account still refuse
+    an overdraft. Driver statements, not Core: a rating batch bumps one account per line."""
     if not changes:
         return
     accounts = sorted(changes, key=attrgetter("int"))
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_LOCK_PG, (accounts,))
+        early = list(first)
+        if early:
+            conn.exec_driver_sql(_LOCK_FIRST_PG, (accounts, early))
+        else:
+            conn.exec_driver_sql(_LOCK_PG, (accounts,))
         columns = [[changes[a][i] for a in accounts] for i in range(4)]
         conn.exec_driver_sql(_BUMP_PG, (accounts, *columns))
         return

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Connection, select
+from sqlalchemy import Column, Connection, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from openmvne import clock, ids
@@ -68,6 +68,51 @@ ro = t.recharge_order
 la = t.ledger_account
 ik = t.idempotency_key
 WHY = "cross-brand recharge: any outlet may learn a number's brand and credit it"
+nb, n, sub = t.number_block, t.number, t.subscription
+
+# The batch's reads, built once: a statement built afresh costs SQLAlchemy a cache key on
+# every run, about as much again as running it, and a batch makes ten of them.
+_OWN_OUTLET = unscoped(select(o).where(o.c.id == bindparam("id")), "the caller's own organisation")
+_LINES = unscoped(
+    select(
+        n.c.msisdn,
+        n.c.state,
+        nb.c.mvno_id,
+        t.brand.c.name,
+        # Barred for arrears: a recharge that covers the debt restores it (_restore_lines).
+        exists()
+        .where(
+            sub.c.msisdn == n.c.msisdn,
+            sub.c.mvno_id == nb.c.mvno_id,
+            sub.c.state.in_([s.value for s in ARREARS]),
+        )
+        .label("in_arrears"),
+    )
+    .join(nb, nb.c.id == n.c.block_id)
+    .outerjoin(t.brand, t.brand.c.id == nb.c.brand_id)
+    .where(n.c.msisdn.in_(bindparam("msisdns", expanding=True))),
+    WHY,
+)
+_BLOCKS = unscoped(
+    select(nb.c.prefix, nb.c.mvno_id).where(nb.c.prefix.in_(bindparam("prefixes", expanding=True))),
+    WHY,
+)
+_EDGE = unscoped(
+    select(ca.c.path).where(
+        ca.c.party_id == bindparam("outlet"),
+        ca.c.mvno_id == bindparam("mvno"),
+        ca.c.status == AuthorisationStatus.APPROVED.value,
+    ),
+    WHY,
+)
+_ACCOUNTS = unscoped(
+    # Prepaid accounts first, then by id: the lock order (_write).
+    select(la)
+    .where(la.c.natural_key.in_(bindparam("keys", expanding=True)))
+    .order_by(la.c.kind != AccountKind.SUBSCRIBER_PREPAID.value, la.c.id),
+    WHY,
+)
+_ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
 
 
 # --- lookups shared with the other money use cases ------------------------------------------
@@ -85,13 +130,7 @@ def outlet_for(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> d
     else:
         raise Forbidden("recharges are made at outlets", code="role_required")
     if actor.scope.kind is ScopeKind.OUTLET:  # the caller's own party: no scope to apply
-        row = dict(
-            conn.execute(
-                unscoped(select(o).where(o.c.id == outlet_id), "the caller's own organisation")
-            )
-            .mappings()
-            .one()
-        )
+        row = dict(conn.execute(_OWN_OUTLET, {"id": outlet_id}).mappings().one())
     else:
         row = fetch_visible(conn, o, actor.scope, outlet_id, what="outlet", field="outletId")
     if row["kind"] != OrgKind.OUTLET.value:
@@ -100,8 +139,9 @@ def outlet_for(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> d
 
 
 def lines(conn: Connection, msisdns: Iterable[str]) -> dict[str, dict[str, Any] | DomainError]:
-    """For each number as given: its MVNO and brand, if it is a line in service; otherwise
-    why not. One query for numbers that exist, one more only for those that do not."""
+    """For each number as given: its MVNO, brand and whether it is barred for arrears, if it
+    is a line in service; otherwise why not. One query for numbers that exist, one more only
+    for those that do not."""
     parsed: dict[str, Any] = {}
     found: dict[str, dict[str, Any] | DomainError] = {}
     for text in msisdns:
@@ -111,29 +151,10 @@ def lines(conn: Connection, msisdns: Iterable[str]) -> dict[str, dict[str, Any] 
             found[text] = exc
     if not parsed:
         return found
-    nb, n = t.number_block, t.number
-    known = {
-        row.msisdn: row
-        for row in conn.execute(
-            unscoped(
-                select(n.c.msisdn, n.c.state, nb.c.mvno_id, t.brand.c.name)
-                .join(nb, nb.c.id == n.c.block_id)
-                .outerjoin(t.brand, t.brand.c.id == nb.c.brand_id)
-                .where(n.c.msisdn.in_({m.national for m in parsed.values()})),
-                WHY,
-            )
-        )
-    }
-    missing = {m.block_prefix for m in parsed.values() if m.national not in known}
-    blocks = (
-        dict(
-            conn.execute(
-                unscoped(select(nb.c.prefix, nb.c.mvno_id).where(nb.c.prefix.in_(missing)), WHY)
-            ).all()
-        )
-        if missing
-        else {}
-    )
+    nationals = sorted({m.national for m in parsed.values()})
+    known = {row.msisdn: row for row in conn.execute(_LINES, {"msisdns": nationals})}
+    missing = sorted({m.block_prefix for m in parsed.values() if m.national not in known})
+    blocks = dict(conn.execute(_BLOCKS, {"prefixes": missing}).all()) if missing else {}
     for text, m in parsed.items():
         row = known.get(m.national)
         mvno = row.mvno_id if row is not None else blocks.get(m.block_prefix)
@@ -150,7 +171,12 @@ def lines(conn: Connection, msisdns: Iterable[str]) -> dict[str, dict[str, Any] 
                 field="msisdn",
             )
         else:
-            found[text] = {"msisdn": m.national, "mvno_id": mvno, "brand": row.name}
+            found[text] = {
+                "msisdn": m.national,
+                "mvno_id": mvno,
+                "brand": row.name,
+                "in_arrears": bool(row.in_arrears),
+            }
     return found
 
 
@@ -161,16 +187,7 @@ def commission_split(
     each tier keeps its rate less its child's. An outlet outside the tree earns the outlet
     rate alone."""
     rates: dict[str, int] = cost_chain.scheme(conn, mvno_id)["recharge_bp"]
-    edge = conn.execute(
-        unscoped(
-            select(ca.c.path).where(
-                ca.c.party_id == outlet_id,
-                ca.c.mvno_id == mvno_id,
-                ca.c.status == AuthorisationStatus.APPROVED.value,
-            ),
-            WHY,
-        )
-    ).scalar()
+    edge = conn.execute(_EDGE, {"outlet": outlet_id, "mvno": mvno_id}).scalar()
     if edge is None:
         return [(outlet_id, rates.get("outlet", 0))]
     chain = channels.chain_of(conn, edge)
@@ -465,15 +482,8 @@ class _Batch:
         return found
 
     def _read(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        # Prepaid accounts first, then by id: the lock order (_write).
-        stmt = (
-            select(la)
-            .where(la.c.natural_key.in_(list(keys)))
-            .order_by(la.c.kind != AccountKind.SUBSCRIBER_PREPAID.value, la.c.id)
-        )
-        if self.lock_first:
-            stmt = stmt.with_for_update()
-        rows = self.conn.execute(unscoped(stmt, WHY)).mappings()
+        stmt = _ACCOUNTS_LOCKED if self.lock_first else _ACCOUNTS
+        rows = self.conn.execute(stmt, {"keys": sorted(keys)}).mappings()
         return {r["natural_key"]: dict(r) for r in rows}
 
     # one recharge --------------------------------------------------------------------------
@@ -648,9 +658,9 @@ class _Batch:
         # line's would deadlock with them.
         kinds = {row["id"]: row["kind"] for row in accounts.values()}
         prepaid = AccountKind.SUBSCRIBER_PREPAID.value
-        ledger.lock_accounts(conn, [a for a in changes if kinds[a] == prepaid])
         try:
-            ledger.bump(conn, changes)  # the accounts' locks, held from here to the commit
+            # The accounts' locks, held from here to the commit; the lines' first.
+            ledger.bump(conn, changes, first=[a for a in changes if kinds[a] == prepaid])
         except IntegrityError as exc:  # an account's CHECK: its money went since we read it
             if self.lock_first:
                 raise
@@ -661,19 +671,12 @@ class _Batch:
         self._restore_lines(done)
 
     def _restore_lines(self, done: list[tuple[Recharge, _Plan]]) -> None:
-        """A line barred for arrears whose debt the recharge covers is active again at once."""
-        sub = t.subscription
-        credited = {(plan.line["mvno_id"], plan.line["msisdn"]) for _, plan in done}
-        barred = self.conn.execute(
-            unscoped(
-                select(sub.c.mvno_id, sub.c.msisdn).where(
-                    sub.c.msisdn.in_({msisdn for _, msisdn in credited}),
-                    sub.c.state.in_([s.value for s in ARREARS]),
-                ),
-                "the credited lines",
-            )
-        ).all()
-        by_line = {(plan.line["mvno_id"], plan.line["msisdn"]): ask for ask, plan in done}
-        for mvno, msisdn in barred:
-            if (mvno, msisdn) in by_line:
-                lifecycle.after_credit(self.conn, by_line[(mvno, msisdn)].actor, mvno, msisdn)
+        """A line barred for arrears whose debt the recharge covers is active again at once
+        (`lines` read which are barred, in this transaction)."""
+        barred = {
+            (plan.line["mvno_id"], plan.line["msisdn"]): ask
+            for ask, plan in done
+            if plan.line["in_arrears"]
+        }
+        for (mvno, msisdn), ask in barred.items():
+            lifecycle.after_credit(self.conn, ask.actor, mvno, msisdn)
