@@ -18,6 +18,7 @@ from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.ledger import AccountKind, TransferCode
+from openmvne.domain.rating import SCALE
 from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import charging, ledger, money, subscriber_orders, usage
 from tests.batches import race
@@ -545,3 +546,36 @@ def test_a_transfer_to_a_line_takes_the_lines_account_before_the_mvnos(
     assert len(credited) == 1
     assert available(db, sw, line) == 1_000 + 300
     assert money.check(db) == []
+
+
+def test_two_batches_that_add_to_one_wholesale_total_at_once_both_count(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """Two batches cost usage of one MVNO, host and period at once, neither having moved
+    money (usage within allowances locks no account of the MVNO's). The second waits for the
+    first's total instead of adding to the one before it: before, the total kept only the
+    later batch's cost."""
+    _postgres_only(db)
+    mvno, host = sw.w.org["m1"], sw.w.org["host"]
+    key = (mvno, host, "2026-03")
+    tenth = SCALE // 10  # a tenth of a fen, exactly
+    with db.write() as conn:  # the period's first cost: 0.4 fen
+        usage.wholesale_costs(conn, {key: 4 * tenth}, "first")
+    results: list[Any] = []
+
+    def second() -> Any:
+        with db.write() as conn:
+            return usage.wholesale_costs(conn, {key: 9 * tenth}, "second")
+
+    with db.write() as conn:
+        usage.wholesale_costs(conn, {key: 8 * tenth}, "held")  # in flight: not committed yet
+        waiting = _waiting(second, results)
+    waiting.join(10)
+    uc = t.usage_cost
+    with db.read() as conn:
+        row = conn.execute(unscoped(select(uc).where(uc.c.mvno_id == mvno), "test")).one()
+    assert row.wholesale_exact == (4 + 8 + 9) * tenth  # before: 13 tenths, the held 8 lost
+    _, fen = results[0]
+    # Rounded once on the total: 1.2 fen before the second batch, 2.1 after: 1 fen more.
+    assert fen == 1
+    assert row.wholesale_fen == 2

@@ -39,29 +39,29 @@ DEFAULT_SCHEME = {
 }
 
 
-def price_list_in_force(
-    conn: Connection, mvno_id: uuid.UUID, host_id: uuid.UUID, on: date
-) -> dict[str, Any] | None:
-    stmt = unscoped(
-        select(wpl)
-        .where(
-            wpl.c.mvno_id == mvno_id,
-            wpl.c.host_id == host_id,
-            wpl.c.valid_from <= on,
-            (wpl.c.valid_to.is_(None)) | (wpl.c.valid_to >= on),
-        )
-        .order_by(wpl.c.valid_from.desc()),
-        WHY,
+# Built once: every recharge and online-charging batch reads these, and a statement built
+# afresh costs SQLAlchemy a cache key each time (about as much again as running it).
+_IN_FORCE = unscoped(
+    select(wpl)
+    .where(
+        wpl.c.mvno_id == bindparam("mvno"),
+        wpl.c.host_id == bindparam("host"),
+        wpl.c.valid_from <= bindparam("on"),
+        (wpl.c.valid_to.is_(None)) | (wpl.c.valid_to >= bindparam("on")),
     )
-    row = conn.execute(stmt).mappings().first()
-    return dict(row) if row else None
-
-
-# Built once: every recharge batch reads it, and a statement built afresh costs SQLAlchemy a
-# cache key each time (about as much again as running it).
+    .order_by(wpl.c.valid_from.desc()),
+    WHY,
+)
 _SCHEME = unscoped(
     select(t.commission_scheme).where(t.commission_scheme.c.mvno_id == bindparam("mvno")), WHY
 )
+
+
+def price_list_in_force(
+    conn: Connection, mvno_id: uuid.UUID, host_id: uuid.UUID, on: date
+) -> dict[str, Any] | None:
+    row = conn.execute(_IN_FORCE, {"mvno": mvno_id, "host": host_id, "on": on}).mappings().first()
+    return dict(row) if row else None
 
 
 def scheme(conn: Connection, mvno_id: uuid.UUID) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.listing import page
 from openmvne.db.scoping import scoped, unscoped
+from openmvne.db.upsert import insert_ignore
 from openmvne.domain.access import Scope, ScopeKind
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import (
@@ -561,6 +562,37 @@ def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
     return wholesale_fen
 
 
+_COST_KEY = ("mvno_id", "host_id", "period")
+ucost = t.usage_cost
+# Locked as read: two batches that add to one total at once (online charging in two
+# processes, or charging and rating, whose usage moved no money and so locked no account of
+# the MVNO's) would otherwise both add to the same old total, and the later write would drop
+# the earlier's cost.
+_COST = unscoped(
+    select(ucost)
+    .where(
+        ucost.c.mvno_id == bindparam("m"),
+        ucost.c.host_id == bindparam("h"),
+        ucost.c.period == bindparam("p"),
+    )
+    .with_for_update(),
+    WHY,
+)
+_SET_COST = (
+    update(ucost)
+    .where(
+        ucost.c.mvno_id == bindparam("m"),
+        ucost.c.host_id == bindparam("h"),
+        ucost.c.period == bindparam("p"),
+    )
+    .values(
+        wholesale_exact=bindparam("exact"),
+        wholesale_fen=bindparam("fen"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def wholesale_costs(
     conn: Connection, costs: dict[tuple[uuid.UUID, uuid.UUID, str], int], reference: str
 ) -> tuple[list[ledger.Move], int]:
@@ -568,39 +600,23 @@ def wholesale_costs(
     rounded once on the total: the transfers that move the rounded difference from the
     MVNO's revenue to what it owes the host (for the caller to post), and their fen. Rating
     and online charging both cost their usage here."""
-    uc = t.usage_cost
     total = 0
     moves: list[ledger.Move] = []
     now = clock.now()
     for (mvno, host, period), delta in sorted(costs.items(), key=str):
-        row = (
-            conn.execute(
-                unscoped(
-                    select(uc).where(
-                        uc.c.mvno_id == mvno, uc.c.host_id == host, uc.c.period == period
-                    ),
-                    WHY,
-                )
-            )
-            .mappings()
-            .first()
-        )
-        before = row["wholesale_exact"] if row else 0
+        key = {"m": mvno, "h": host, "p": period}
+        row = conn.execute(_COST, key).mappings().first()
+        if row is None:  # the period's first cost; another batch may be opening it too
+            opened = {"wholesale_exact": 0, "wholesale_fen": 0, "updated_at": now}
+            insert_ignore(
+                conn, ucost, {"mvno_id": mvno, "host_id": host, "period": period, **opened},
+                _COST_KEY,
+            )  # fmt: skip
+            row = conn.execute(_COST, key).mappings().one()
+        before = row["wholesale_exact"]
         after = before + delta
         fen = to_fen(after) - to_fen(before)
-        if row is None:
-            conn.execute(
-                insert(uc).values(
-                    mvno_id=mvno, host_id=host, period=period, wholesale_exact=after,
-                    wholesale_fen=to_fen(after), updated_at=now,
-                )
-            )  # fmt: skip
-        else:
-            conn.execute(
-                update(uc)
-                .where(uc.c.mvno_id == mvno, uc.c.host_id == host, uc.c.period == period)
-                .values(wholesale_exact=after, wholesale_fen=to_fen(after), updated_at=now)
-            )
+        conn.execute(_SET_COST, {**key, "exact": after, "fen": to_fen(after), "now": now})
         if fen:
             revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=mvno)
             payable = ledger.account(

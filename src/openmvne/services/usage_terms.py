@@ -11,7 +11,7 @@ from datetime import date, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from openmvne.db import bulk_read
 from openmvne.db import tables as t
@@ -81,17 +81,19 @@ def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], di
     return found, refused
 
 
+# Built once: online charging reads the offers every batch, and a statement built afresh
+# costs SQLAlchemy a cache key each time. A line has one offer, a batch a handful.
+_OFFERS = unscoped(
+    select(t.product_offering).where(t.product_offering.c.id.in_(bindparam("ids", expanding=True))),
+    WHY,
+)
+
+
 def _offers(conn: Connection, ids_: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    po = t.product_offering
     wanted = in_order(set(ids_))
     out: dict[uuid.UUID, dict[str, Any]] = {}
     for start in range(0, len(wanted), CHUNK):
-        rows = conn.execute(
-            unscoped(
-                select(po).where(bulk_read.any_of(conn, po.c.id, wanted[start : start + CHUNK])),
-                WHY,
-            )
-        ).mappings()
+        rows = conn.execute(_OFFERS, {"ids": wanted[start : start + CHUNK]}).mappings()
         out.update({r["id"]: dict(r) for r in rows})
     return out
 
