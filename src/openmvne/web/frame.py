@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import NoResultFound
@@ -29,6 +29,7 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from openmvne import __version__, clock, money
+from openmvne.api.routing import Router
 from openmvne.config import Settings
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
@@ -295,5 +296,5 @@ class PortalRoute(APIRoute):
         return handle
 
 
-def portal_router() -> APIRouter:
-    return APIRouter(include_in_schema=False, route_class=PortalRoute)
+def portal_router() -> Router:
+    return Router(include_in_schema=False, route_class=PortalRoute)

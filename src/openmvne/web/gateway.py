@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import html
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse
 
 from openmvne import gateway_fake, money
 from openmvne.api import tmf
+from openmvne.api.routing import Router
 
-router = APIRouter(prefix="/fake-gateway", include_in_schema=False)
+router = Router(prefix="/fake-gateway", include_in_schema=False)
 
 
 @router.get("/pay/{order_id}", response_class=HTMLResponse)

@@ -13,8 +13,7 @@ The frame (sessions, CSRF, language, errors) is in frame.py; the messages in loc
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+from openmvne.api.routing import Router
 from openmvne.web import (
     care,
     mvno,
@@ -32,7 +31,7 @@ from openmvne.web import (
 )
 from openmvne.web.frame import STATIC
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 for part in (
     public,
     outlet,

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from openmvne.api import presenters_care as show
 from openmvne.api import tmf
 from openmvne.api.auth import caller, caller_now, database
 from openmvne.api.ratelimit import TokenBucket
+from openmvne.api.routing import Router
 from openmvne.api.schemas_care import (
     AreaBody,
     CareRouteCreate,
@@ -34,7 +35,7 @@ from openmvne.services.care_actions import ActionInput
 from openmvne.services.care_teams import AreaIn
 from openmvne.services.subscriber_sale import Identity
 
-router = APIRouter(tags=["Care"])
+router = Router(tags=["Care"])
 TICKETS = f"{show.TICKETS}/troubleTicket"
 V1 = show.V1
 KEY = Header(None, alias="Idempotency-Key", description="Makes a retry safe")

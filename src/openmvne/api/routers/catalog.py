@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from openmvne import ids
 from openmvne.api import presenters_catalog as pc
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.routing import Router
 from openmvne.api.schemas_catalog import (
     BrandCreate,
     BrandPatch,
@@ -35,7 +36,7 @@ from openmvne.errors import InvalidInput, NotFound
 from openmvne.money import parse_rate_fen
 from openmvne.services import catalog, parties
 
-router = APIRouter()
+router = Router()
 TMF = pc.CATALOG
 V1 = pc.V1
 

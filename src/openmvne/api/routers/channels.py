@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from fastapi.responses import JSONResponse
 
 from openmvne.api import presenters, tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.routing import Router
 from openmvne.api.schemas import ChannelAuthorisationCreate, Decision
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
 from openmvne.domain.channels import Transition
 from openmvne.services import channels
 
-router = APIRouter(
+router = Router(
     prefix=f"{presenters.OPENMVNE}/channelAuthorisations", tags=["Channel authorisations"]
 )
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictInt
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from openmvne import ids
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.routing import Router
 from openmvne.api.schemas import Body
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
@@ -23,7 +24,7 @@ from openmvne.domain.access import Actor
 from openmvne.errors import NotFound
 from openmvne.services import money, payments, recharges, vouchers
 
-router = APIRouter(tags=["Money"])
+router = Router(tags=["Money"])
 PREPAY = "/tmf-api/prepayBalanceManagement/v4"
 V1 = "/openmvne/v1"
 KEY = Header(None, alias="Idempotency-Key", description="Required: makes retries safe")

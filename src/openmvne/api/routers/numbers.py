@@ -3,7 +3,7 @@ reservations, the number policy, TMF639 number resources and the public brand lo
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from openmvne import clock
@@ -11,6 +11,7 @@ from openmvne.api import presenters, tmf
 from openmvne.api.auth import caller, database
 from openmvne.api.presenters import sim_resource
 from openmvne.api.ratelimit import TokenBucket
+from openmvne.api.routing import Router
 from openmvne.api.schemas import Decision
 from openmvne.api.schemas_numbers import (
     AllocationRequestCreate,
@@ -29,7 +30,7 @@ from openmvne.services import number_lifecycle as life
 from openmvne.services import number_lookup, number_search, number_supply, sims
 
 V1 = presenters.OPENMVNE
-router = APIRouter(tags=["Numbers"])
+router = Router(tags=["Numbers"])
 lookup_limiter = TokenBucket(rate_per_s=5, burst=20)
 
 

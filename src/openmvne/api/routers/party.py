@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from openmvne.api import presenters, tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.routing import Router
 from openmvne.api.schemas import (
     IndividualCreate,
     IndividualPatch,
@@ -17,7 +18,7 @@ from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
 from openmvne.services import parties
 
-router = APIRouter(prefix=presenters.PARTY, tags=["TMF632 Party"])
+router = Router(prefix=presenters.PARTY, tags=["TMF632 Party"])
 
 _ORG_PATCH = {
     "name": "name",

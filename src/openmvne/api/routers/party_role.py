@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from openmvne.api import presenters, tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.routing import Router
 from openmvne.api.schemas import PartyRoleCreate, PartyRolePatch
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
@@ -14,7 +15,7 @@ from openmvne.domain.channels import AuthorisationStatus, ChannelLevel, Transiti
 from openmvne.errors import InvalidInput
 from openmvne.services import channels
 
-router = APIRouter(prefix=presenters.PARTY_ROLE, tags=["TMF669 Party Role"])
+router = Router(prefix=presenters.PARTY_ROLE, tags=["TMF669 Party Role"])
 
 # Which decision a PATCH of `status` means, from the current status.
 _BY_TARGET = {

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from openmvne.api.auth import database
+from openmvne.api.routing import Router
 from openmvne.api.schemas import TokenRequest
 from openmvne.db.engine import Database
 from openmvne.services import users
 
-router = APIRouter(tags=["Platform"])
+router = Router(tags=["Platform"])
 
 
 @router.get("/healthz", summary="Liveness")

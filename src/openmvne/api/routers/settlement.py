@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
@@ -12,12 +12,13 @@ from openmvne import ids
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
 from openmvne.api.presenters import _iso
+from openmvne.api.routing import Router
 from openmvne.api.schemas import Body
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
 from openmvne.services import reports, settlement
 
-router = APIRouter(tags=["Settlement"])
+router = Router(tags=["Settlement"])
 BILLS = "/tmf-api/customerBillManagement/v4"
 V1 = "/openmvne/v1"
 

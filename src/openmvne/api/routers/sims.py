@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import Field
@@ -15,6 +15,7 @@ from openmvne import ids, money
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
 from openmvne.api.presenters import sim_resource
+from openmvne.api.routing import Router
 from openmvne.api.schemas import Body
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
@@ -22,7 +23,7 @@ from openmvne.domain.sims import CardState
 from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import catalog, sims
 
-router = APIRouter(tags=["SIM cards"])
+router = Router(tags=["SIM cards"])
 V1 = "/openmvne/v1"
 RESOURCE = "/tmf-api/resourceInventoryManagement/v4"
 templates = Jinja2Templates(directory=Path(__file__).parent.parent.parent / "web" / "templates")

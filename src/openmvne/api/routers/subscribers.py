@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictInt
 
 from openmvne.api import presenters_subscribers as show
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
+from openmvne.api.routing import Router
 from openmvne.api.schemas import Body, TmfBody
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
@@ -21,7 +22,7 @@ from openmvne.errors import InvalidInput
 from openmvne.services import subscriber_orders as orders
 from openmvne.services.subscriber_sale import Identity, SaleRequest, sell
 
-router = APIRouter(tags=["Subscribers"])
+router = Router(tags=["Subscribers"])
 ORDERING = show.ORDERING
 INVENTORY = show.INVENTORY
 CUSTOMERS = show.CUSTOMERS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictInt
 
@@ -13,6 +13,7 @@ from openmvne import ids
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
 from openmvne.api.presenters import _iso
+from openmvne.api.routing import Router
 from openmvne.api.schemas import Body
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
@@ -20,7 +21,7 @@ from openmvne.domain.parties import Role
 from openmvne.domain.rating import DENOMINATOR
 from openmvne.services import charging, usage
 
-router = APIRouter(tags=["Usage"])
+router = Router(tags=["Usage"])
 USAGE = "/tmf-api/usageManagement/v4"
 V1 = "/openmvne/v1"
 PERIOD = Query(None, pattern=r"^\d{4}-\d{2}$", description="Billing month, YYYY-MM (Beijing)")
