@@ -579,3 +579,47 @@ def test_two_batches_that_add_to_one_wholesale_total_at_once_both_count(
     # Rounded once on the total: 1.2 fen before the second batch, 2.1 after: 1 fen more.
     assert fen == 1
     assert row.wholesale_fen == 2
+
+
+def test_charging_that_moves_no_money_takes_the_mvnos_revenue_before_the_cost_total(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """A call within the allowance moves none of the line's money, yet costs the MVNO
+    wholesale, paid from its revenue account once the cost total (usage_cost) is locked. A
+    rating batch holds the revenue account and takes the cost total next: the charging batch
+    waits for the revenue account first, holding no cost total (before: it held the total
+    while it waited, and the rating batch's next lock closed the circle)."""
+    _postgres_only(db)
+    network = sw.w.actor["hostAdmin"]
+    line = sw.plan  # type: ignore[attr-defined]
+    with clock.frozen(NOW):  # the period's cost total exists, then a second call is open
+        charging.initial(db, network, session_key="c1", msisdn=line, kind="voice", requested=60)
+        charging.terminate(db, network, session_key="c1", number=1, used=60)
+        charging.initial(db, network, session_key="c2", msisdn=line, kind="voice", requested=60)
+    prepaid = _prepaid_account(db, line)
+    before = available(db, sw, line)
+    with db.read() as conn:
+        revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=prepaid["mvno_id"])
+    uc = t.usage_cost
+    ended: list[dict[str, Any]] = []
+    with clock.frozen(NOW):
+        with db.write() as conn:
+            _lock_account(conn, revenue["id"])  # as a rating batch posting its totals
+            ending = _waiting(
+                lambda: charging.terminate(db, network, session_key="c2", number=1, used=60),
+                ended,
+            )
+            # The rating batch's next lock: free, the waiting charging batch holds none of it.
+            conn.execute(
+                unscoped(
+                    select(uc.c.period)
+                    .where(uc.c.mvno_id == prepaid["mvno_id"])
+                    .with_for_update(nowait=True),
+                    "test",
+                )
+            ).all()
+        ending.join(30)
+    assert ended[0]["resultCode"] == charging.SUCCESS
+    assert available(db, sw, line) == before  # the allowance paid for the minute
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)

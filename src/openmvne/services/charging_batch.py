@@ -627,7 +627,13 @@ class Batch:
             )
         # A hold's resolution is unique per hold: the ledger's sweeper may have beaten us.
         insert_claiming(conn, lt, self.transfers)
-        ledger.bump(conn, self.bumps)
+        # The revenue account of each MVNO whose usage costs it wholesale is locked here even
+        # when no money of its moved: its cost is paid from it after the cost total is
+        # locked, and rating takes revenue before the total (the lock order, docs/money.md).
+        bumps = dict(self.bumps)
+        for mvno, _, _ in self.costs:
+            bumps.setdefault(self.revenue[mvno]["id"], [0, 0, 0, 0])
+        ledger.bump(conn, bumps)
         insert_claiming(conn, cr, self.new_requests)
         touched = sorted(
             ((k, u) for k, u in self.usage.items() if u.touched),
