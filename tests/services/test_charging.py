@@ -552,9 +552,9 @@ def test_two_batches_that_add_to_one_wholesale_total_at_once_both_count(
     db: Database, sw: SubscribersWorld
 ) -> None:
     """Two batches cost usage of one MVNO, host and period at once, neither having moved
-    money (usage within allowances locks no account of the MVNO's). The second waits for the
-    first's total instead of adding to the one before it: before, the total kept only the
-    later batch's cost."""
+    money of the line's (usage within allowances). The second waits for the first's total
+    instead of adding to the one before it: before, the total kept only the later batch's
+    cost."""
     _postgres_only(db)
     mvno, host = sw.w.org["m1"], sw.w.org["host"]
     key = (mvno, host, "2026-03")

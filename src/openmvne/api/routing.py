@@ -31,16 +31,13 @@ class Router(APIRouter):
         """Each route's path up to its first parameter; None when a route has no plain path
         (an included router, say): then every request is tried."""
         if self._starts_of != len(self.routes):
-            starts: list[str] = []
-            for route in self.routes:
-                path = getattr(route, "path", None)
-                if not isinstance(path, str):
-                    starts = []
-                    self._starts = None
-                    break
-                starts.append(path.split("{", 1)[0])
-            else:
-                self._starts = tuple(sorted(set(starts)))
+            paths = [getattr(route, "path", None) for route in self.routes]
+            plain = [p for p in paths if isinstance(p, str)]
+            self._starts = (
+                tuple(sorted({p.split("{", 1)[0] for p in plain}))
+                if len(plain) == len(paths)
+                else None
+            )
             self._starts_of = len(self.routes)
         return self._starts
 

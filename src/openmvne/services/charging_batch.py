@@ -42,8 +42,7 @@ la = t.ledger_account
 lt = t.ledger_transfer
 WHY = "online charging acts on the lines the network names"
 
-# The batch's reads, built once: a statement built afresh costs SQLAlchemy a cache key on
-# every run, about as much again as running it, and a batch runs a dozen.
+# The batch's reads, built once (docs/architecture.md: statements on hot paths).
 _SESSIONS = unscoped(select(cs).where(cs.c.session_key.in_(bindparam("keys", expanding=True))), WHY)
 _REQUESTS = select(cr.c.session_id, cr.c.request_number, cr.c.request_sha256, cr.c.response).where(
     cr.c.session_id.in_(bindparam("ids", expanding=True))
@@ -57,13 +56,6 @@ _RESERVED = unscoped(
 _HOLDS = unscoped(select(lt).where(lt.c.id.in_(bindparam("ids", expanding=True))), WHY)
 _RESOLVED = unscoped(
     select(lt.c.pending_id).where(lt.c.pending_id.in_(bindparam("ids", expanding=True))), WHY
-)
-_ACCOUNTS_LOCKED = unscoped(
-    select(la)
-    .where(la.c.natural_key.in_(bindparam("keys", expanding=True)))
-    .order_by(la.c.id)
-    .with_for_update(),
-    WHY,
 )
 VALIDITY = timedelta(seconds=300)
 HOLD_GRACE = timedelta(seconds=60)  # the ledger keeps a hold a little longer than its session
@@ -296,7 +288,7 @@ class Batch:
             )
             for line in self.lines.values()
         }
-        rows = self._accounts(list(keys))
+        rows = ledger.accounts_by_key(self.conn, keys, lock=True)
         for key, line_id in keys.items():
             if key not in rows:
                 line = self.lines[line_id]
@@ -304,20 +296,14 @@ class Batch:
                     self.conn, AccountKind.SUBSCRIBER_PREPAID, line.mvno_id, None, line.msisdn
                 )
         if len(rows) < len(keys):
-            rows.update(self._accounts([k for k in keys if k not in rows]))
+            missing = [k for k in keys if k not in rows]
+            rows.update(ledger.accounts_by_key(self.conn, missing, lock=True))
         self.prepaid = {line_id: rows[key] for key, line_id in keys.items()}
         mvnos = {line.mvno_id for line in self.lines.values()}
         self.revenue = {
             m: ledger.account(self.conn, AccountKind.MVNO_REVENUE, mvno_id=m) for m in mvnos
         }
         self.by_id = {a["id"]: a for a in (*self.prepaid.values(), *self.revenue.values())}
-
-    def _accounts(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """The accounts by natural key, locked in id order."""
-        if not keys:
-            return {}
-        rows = self.conn.execute(_ACCOUNTS_LOCKED, {"keys": sorted(keys)}).mappings()
-        return {r["natural_key"]: dict(r) for r in rows}
 
     # one request --------------------------------------------------------------------------
 
@@ -627,13 +613,7 @@ class Batch:
             )
         # A hold's resolution is unique per hold: the ledger's sweeper may have beaten us.
         insert_claiming(conn, lt, self.transfers)
-        # The revenue account of each MVNO whose usage costs it wholesale is locked here even
-        # when no money of its moved: its cost is paid from it after the cost total is
-        # locked, and rating takes revenue before the total (the lock order, docs/money.md).
-        bumps = dict(self.bumps)
-        for mvno, _, _ in self.costs:
-            bumps.setdefault(self.revenue[mvno]["id"], [0, 0, 0, 0])
-        ledger.bump(conn, bumps)
+        ledger.bump(conn, self.bumps)
         insert_claiming(conn, cr, self.new_requests)
         touched = sorted(
             ((k, u) for k, u in self.usage.items() if u.touched),

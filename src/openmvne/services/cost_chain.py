@@ -39,8 +39,8 @@ DEFAULT_SCHEME = {
 }
 
 
-# Built once: every recharge and online-charging batch reads these, and a statement built
-# afresh costs SQLAlchemy a cache key each time (about as much again as running it).
+# Built once: every recharge and online-charging batch reads these (docs/architecture.md:
+# statements on hot paths).
 _IN_FORCE = unscoped(
     select(wpl)
     .where(

@@ -40,6 +40,14 @@ lt = t.ledger_transfer
 WHY = "the ledger engine works below the tenancy layer; callers scope what they show"
 
 _FIND = unscoped(select(la).where(la.c.natural_key == bindparam("key")), WHY)
+# Lines' prepaid accounts first, then by id: the lock order (docs/money.md).
+_BY_KEYS = unscoped(
+    select(la)
+    .where(la.c.natural_key.in_(bindparam("keys", expanding=True)))
+    .order_by(la.c.kind != AccountKind.SUBSCRIBER_PREPAID.value, la.c.id),
+    WHY,
+)
+_BY_KEYS_LOCKED = _BY_KEYS.with_for_update()
 _INSERT_TRANSFER = insert(lt)
 _CREDIT_POSTED = (
     update(la)
@@ -93,6 +101,18 @@ def account(
         return dict(row)
     open_account(conn, kind, mvno_id, owner_id, msisdn)
     return dict(conn.execute(_FIND, {"key": key}).mappings().one())
+
+
+def accounts_by_key(
+    conn: Connection, keys: Iterable[str], *, lock: bool
+) -> dict[str, dict[str, Any]]:
+    """The open accounts among these natural keys, by key; with `lock`, locked in the lock
+    order (lines' prepaid accounts first, then by id)."""
+    wanted = sorted(keys)
+    if not wanted:
+        return {}
+    rows = conn.execute(_BY_KEYS_LOCKED if lock else _BY_KEYS, {"keys": wanted}).mappings()
+    return {r["natural_key"]: dict(r) for r in rows}
 
 
 def open_account(

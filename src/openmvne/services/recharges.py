@@ -70,8 +70,7 @@ ik = t.idempotency_key
 WHY = "cross-brand recharge: any outlet may learn a number's brand and credit it"
 nb, n, sub = t.number_block, t.number, t.subscription
 
-# The batch's reads, built once: a statement built afresh costs SQLAlchemy a cache key on
-# every run, about as much again as running it, and a batch makes ten of them.
+# The batch's reads, built once (docs/architecture.md: statements on hot paths).
 _OWN_OUTLET = unscoped(select(o).where(o.c.id == bindparam("id")), "the caller's own organisation")
 _LINES = unscoped(
     select(
@@ -105,14 +104,6 @@ _EDGE = unscoped(
     ),
     WHY,
 )
-_ACCOUNTS = unscoped(
-    # Prepaid accounts first, then by id: the lock order (_write).
-    select(la)
-    .where(la.c.natural_key.in_(bindparam("keys", expanding=True)))
-    .order_by(la.c.kind != AccountKind.SUBSCRIBER_PREPAID.value, la.c.id),
-    WHY,
-)
-_ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
 
 
 # --- lookups shared with the other money use cases ------------------------------------------
@@ -475,18 +466,14 @@ class _Batch:
         wanted = self.wanted
         if not wanted:
             return {}
-        found = self._read(wanted)
+        found = ledger.accounts_by_key(self.conn, wanted, lock=self.lock_first)
         for key, (kind, mvno, owner, msisdn) in wanted.items():
             if key not in found:  # a holder's first money: open its account
                 ledger.open_account(self.conn, kind, mvno, owner, msisdn)
         if len(found) < len(wanted):
-            found.update(self._read([key for key in wanted if key not in found]))
+            missing = [key for key in wanted if key not in found]
+            found.update(ledger.accounts_by_key(self.conn, missing, lock=self.lock_first))
         return found
-
-    def _read(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        stmt = _ACCOUNTS_LOCKED if self.lock_first else _ACCOUNTS
-        rows = self.conn.execute(stmt, {"keys": sorted(keys)}).mappings()
-        return {r["natural_key"]: dict(r) for r in rows}
 
     # one recharge --------------------------------------------------------------------------
 

@@ -562,29 +562,19 @@ def _apply(conn: Connection, posting: _Posting, reference: str) -> int:
     return wholesale_fen
 
 
-_COST_KEY = ("mvno_id", "host_id", "period")
 ucost = t.usage_cost
-# Locked as read: two batches that add to one total at once (online charging in two
-# processes, or charging and rating, whose usage moved no money and so locked no account of
-# the MVNO's) would otherwise both add to the same old total, and the later write would drop
-# the earlier's cost.
-_COST = unscoped(
-    select(ucost)
-    .where(
-        ucost.c.mvno_id == bindparam("m"),
-        ucost.c.host_id == bindparam("h"),
-        ucost.c.period == bindparam("p"),
-    )
-    .with_for_update(),
-    WHY,
+_THE_TOTAL = (
+    ucost.c.mvno_id == bindparam("m"),
+    ucost.c.host_id == bindparam("h"),
+    ucost.c.period == bindparam("p"),
 )
+# Locked as read, so the read-add-write of a total is right by itself: two batches adding to
+# one total at once would otherwise both add to the same old total, and the later write
+# would drop the earlier's (the MVNO's revenue lock, taken first, also keeps them apart).
+_COST = unscoped(select(ucost).where(*_THE_TOTAL).with_for_update(), WHY)
 _SET_COST = (
     update(ucost)
-    .where(
-        ucost.c.mvno_id == bindparam("m"),
-        ucost.c.host_id == bindparam("h"),
-        ucost.c.period == bindparam("p"),
-    )
+    .where(*_THE_TOTAL)
     .values(
         wholesale_exact=bindparam("exact"),
         wholesale_fen=bindparam("fen"),
@@ -599,10 +589,20 @@ def wholesale_costs(
     """Add exact wholesale costs (per MVNO, host and period) to their running totals, each
     rounded once on the total: the transfers that move the rounded difference from the
     MVNO's revenue to what it owes the host (for the caller to post), and their fen. Rating
-    and online charging both cost their usage here."""
+    and online charging both cost their usage here.
+
+    Each MVNO's revenue account is locked before its totals, whether or not the caller moved
+    money on it: the lock order (docs/money.md). Taken the other way (a charging batch of
+    usage within allowances did), a batch holding a total waits for revenue held by one that
+    is about to take the total."""
     total = 0
     moves: list[ledger.Move] = []
     now = clock.now()
+    revenue = {
+        mvno: ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=mvno)
+        for mvno in {mvno for mvno, _, _ in costs}
+    }
+    ledger.lock_accounts(conn, [account["id"] for account in revenue.values()])
     for (mvno, host, period), delta in sorted(costs.items(), key=str):
         key = {"m": mvno, "h": host, "p": period}
         row = conn.execute(_COST, key).mappings().first()
@@ -610,7 +610,7 @@ def wholesale_costs(
             opened = {"wholesale_exact": 0, "wholesale_fen": 0, "updated_at": now}
             insert_ignore(
                 conn, ucost, {"mvno_id": mvno, "host_id": host, "period": period, **opened},
-                _COST_KEY,
+                ("mvno_id", "host_id", "period"),
             )  # fmt: skip
             row = conn.execute(_COST, key).mappings().one()
         before = row["wholesale_exact"]
@@ -618,11 +618,11 @@ def wholesale_costs(
         fen = to_fen(after) - to_fen(before)
         conn.execute(_SET_COST, {**key, "exact": after, "fen": to_fen(after), "now": now})
         if fen:
-            revenue = ledger.account(conn, AccountKind.MVNO_REVENUE, mvno_id=mvno)
             payable = ledger.account(
                 conn, AccountKind.MVNO_PAYABLE_HOST, mvno_id=mvno, owner_id=host
             )
-            debit, credit = (revenue, payable) if fen > 0 else (payable, revenue)
+            paying = revenue[mvno]
+            debit, credit = (paying, payable) if fen > 0 else (payable, paying)
             # The period rides in the reference: settlement sums a month's cost by it.
             moves.append(
                 ledger.Move(

@@ -81,8 +81,8 @@ def lines_for(conn: Connection, msisdns: list[str]) -> tuple[dict[str, Line], di
     return found, refused
 
 
-# Built once: online charging reads the offers every batch, and a statement built afresh
-# costs SQLAlchemy a cache key each time. A line has one offer, a batch a handful.
+# Built once: online charging reads the offers every batch (docs/architecture.md:
+# statements on hot paths). A line has one offer, a batch a handful.
 _OFFERS = unscoped(
     select(t.product_offering).where(t.product_offering.c.id.in_(bindparam("ids", expanding=True))),
     WHY,
