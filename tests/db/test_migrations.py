@@ -109,3 +109,56 @@ def test_rows_updated_in_place_leave_room_for_hot_updates(backend: Backend) -> N
             ).scalar_one()
             transaction.rollback()
     assert hot == len(accounts)
+
+
+def test_online_usage_answered_before_0015_becomes_records_with_the_sessions_totals(
+    tmp_path: Path,
+) -> None:
+    """A session's requests answered before the online usage records: its whole use goes
+    on its last request, in the network's units (bytes for data), its other charging
+    requests carry 0 and its initial request none, so a rerating sees the online totals."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate.upgrade(url, "0014")
+    engine = create_engine(url)  # foreign keys off: the rows stand alone
+    started = datetime(2026, 11, 3, 8, tzinfo=UTC)
+    sessions = {"voice": (ids.new_id(), 180, 2), "data": (ids.new_id(), 300, 1)}
+    with engine.begin() as conn:
+        for kind, (sid, used, last) in sessions.items():
+            conn.execute(
+                text(
+                    "INSERT INTO charging_session (id, session_key, subscription_id, mvno_id, "
+                    "host_id, msisdn, period, type, direction, state, allowance_units, "
+                    "money_units, used_units, last_request, expires_at, created_at, updated_at) "
+                    "VALUES (:id, :key, :id, :id, :id, '17100000001', '2026-11', :kind, 'mo', "
+                    "'closed', 0, 0, :used, :last, :at, :at, :at)"
+                ),
+                {"id": sid.hex, "key": kind, "kind": kind, "used": used, "last": last,
+                 "at": started},
+            )  # fmt: skip
+            for number in range(last + 1):
+                conn.execute(
+                    text("INSERT INTO charging_request VALUES (:sid, :n, 'x', '{}')"),
+                    {"sid": sid.hex, "n": number},
+                )
+    engine.dispose()
+    migrate.upgrade(url)
+    db = Database(url)
+    cr = t.charging_request
+    with db.read() as conn:
+        rows = conn.execute(
+            select(cr.c.session_id, cr.c.request_number, cr.c.used_quantity, cr.c.used_since)
+        ).all()
+    db.dispose()
+    got = {(r.session_id, r.request_number): (r.used_quantity, r.used_since) for r in rows}
+    voice, data = sessions["voice"][0], sessions["data"][0]
+    assert got == {
+        (voice, 0): (None, None),
+        (voice, 1): (0, started),
+        (voice, 2): (180, started),
+        (data, 0): (None, None),
+        (data, 1): (300 * 1024, started),
+    }

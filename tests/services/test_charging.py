@@ -20,7 +20,7 @@ from openmvne.db.scoping import unscoped
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import SCALE
 from openmvne.errors import Conflict, DomainError, NotFound
-from openmvne.services import charging, ledger, money, subscriber_orders, usage
+from openmvne.services import catalog, charging, ledger, money, subscriber_orders, usage
 from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers
 from tests.usage_files import write_csv
@@ -445,40 +445,77 @@ def test_charging_grants_what_a_rating_batch_in_flight_leaves_of_the_allowance(
     assert _voice_used(db, line) == 99 * 60
 
 
-def test_rerating_a_period_with_online_charged_usage_is_refused_and_moves_nothing(
-    db: Database, sw: SubscribersWorld, tmp_path: Path
-) -> None:
-    """The period's totals hold the online usage, its rated records do not: a rerating from
-    the records would refund the online charge and forget its units."""
-    network = sw.w.actor["hostAdmin"]
-    line = sw.payg  # type: ignore[attr-defined]
-    lake = tmp_path / "lake"
-    up = t.usage_period
-    with clock.frozen(NOW):
-        charging.initial(db, network, session_key="o1", msisdn=line, kind="voice", requested=120)
-        charging.terminate(db, network, session_key="o1", number=1, used=120)
-        usage.rate_files(db, [_one_call(tmp_path / "calls.csv", line, 60)], lake=lake)
-        # Three started minutes at 0.10 CNY: two online, one rated.
-        assert available(db, sw, line) == 1_000 - 30
-        with db.read() as conn:
-            before = dict(conn.execute(unscoped(select(up), "test")).mappings().one())
-            transfers = conn.execute(
-                unscoped(select(func.count()).select_from(t.ledger_transfer), "test")
-            ).scalar_one()
-        with pytest.raises(Conflict) as refused:
-            usage.rerate(db, "2026-11", lake=lake)
-    assert refused.value.code == "online_usage_in_period"
-    assert available(db, sw, line) == 1_000 - 30
+def _transfers(db: Database) -> int:
     with db.read() as conn:
-        assert dict(conn.execute(unscoped(select(up), "test")).mappings().one()) == before
-        assert before["voice_used_s"] == 180
-        assert (
+        return int(
             conn.execute(
                 unscoped(select(func.count()).select_from(t.ledger_transfer), "test")
             ).scalar_one()
-            == transfers
         )
-        assert not ledger.audit_ledger(conn)
+
+
+def _period_row(db: Database, msisdn: str) -> dict[str, Any]:
+    up = t.usage_period
+    with db.read() as conn:
+        return dict(
+            conn.execute(unscoped(select(up).where(up.c.msisdn == msisdn), "test")).mappings().one()
+        )
+
+
+def test_rerating_a_period_rates_its_online_charged_usage_with_its_records(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """Each update and termination is kept as a usage record: a rerating rates it with the
+    period's rated records, so with the tariff unchanged nothing moves, with a corrected
+    tariff the online usage is repriced too, and twice changes nothing."""
+    network = sw.w.actor["hostAdmin"]
+    line = sw.payg  # type: ignore[attr-defined]  # 0.10 CNY a started minute, no allowance
+    lake = tmp_path / "lake"
+    with clock.frozen(NOW):
+        charging.initial(db, network, session_key="o1", msisdn=line, kind="voice", requested=120)
+        charging.terminate(db, network, session_key="o1", number=1, used=120)
+        charging.initial(db, network, session_key="o2", msisdn=line, kind="voice", requested=300)
+        charging.update_session(
+            db, network, session_key="o2", number=1, used=90, requested=300
+        )  # 2 started minutes
+        charging.terminate(db, network, session_key="o2", number=2, used=30)  # 1 more
+        usage.rate_files(db, [_one_call(tmp_path / "calls.csv", line, 60)], lake=lake)
+        # Six started minutes at 0.10 CNY: five online (three records), one rated.
+        assert available(db, sw, line) == 1_000 - 60
+        before, transfers = _period_row(db, line), _transfers(db)
+        assert (before["voice_used_s"], before["records"]) == (360, 4)
+
+        unchanged = usage.rerate(db, "2026-11", lake=lake)
+        assert unchanged.batch_id is None
+        assert available(db, sw, line) == 1_000 - 60
+        assert _period_row(db, line) == before
+        assert _transfers(db) == transfers
+
+        catalog.correct_rates(
+            db, sw.w.op, sw.cw.offer["payg"], voice_rate=8_000_000, sms_rate=10_000_000,
+            data_rate=10_000_000, reason="0.10 CNY a minute should have been 0.08",
+        )  # fmt: skip
+        fixed = usage.rerate(db, "2026-11", lake=lake)
+        assert fixed.rated == 4  # the file's record and the three online ones
+        assert available(db, sw, line) == 1_000 - 48
+        after = _period_row(db, line)
+        assert (after["voice_used_s"], after["records"], after["charged_fen"]) == (360, 4, 48)
+        assert after["wholesale_exact"] == before["wholesale_exact"]
+
+        # Online usage after the rerating is counted once by the next one: not in the lake.
+        # The network reports 90 s of a 60 s grant: the grant is what was charged and kept.
+        charging.initial(db, network, session_key="o3", msisdn=line, kind="voice", requested=60)
+        charging.terminate(db, network, session_key="o3", number=1, used=90)
+        assert available(db, sw, line) == 1_000 - 56
+        transfers = _transfers(db)
+        again = usage.rerate(db, "2026-11", lake=lake)
+        assert again.batch_id is None
+        assert _transfers(db) == transfers
+        with db.read() as conn:
+            assert not ledger.audit_ledger(conn)
+    assert available(db, sw, line) == 1_000 - 56
+    rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, line, "2026-11")
+    assert [r["node_id"] for r in rated] == ["44-MSC"]
 
 
 def test_a_recharge_waiting_for_a_line_rating_holds_holds_none_of_the_mvnos_accounts(

@@ -888,6 +888,11 @@ charging_request = Table(
     Column("request_number", Integer, nullable=False),
     Column("request_sha256", String(64), nullable=False),
     Column("response", JSON, nullable=False),
+    # What an update or termination charged, as a usage record: the network's units (seconds,
+    # messages, bytes) since `used_since`, the previous answer. Rerating rates these with the
+    # period's rated records (docs/usage-records.md). NULL on an initial request.
+    Column("used_quantity", BigInteger, nullable=True),
+    Column("used_since", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("session_id", "request_number"),
 )
 

@@ -320,8 +320,14 @@ class Batch:
         return {**stored[1], "replayed": True}
 
     def _remember(
-        self, session_id: uuid.UUID, ask: Ask, response: dict[str, Any]
+        self,
+        session_id: uuid.UUID,
+        ask: Ask,
+        response: dict[str, Any],
+        used: tuple[int | None, datetime | None] = (None, None),
     ) -> dict[str, Any]:
+        """Keep the answer for replays, and what the request charged as a usage record
+        (quantity, used since) for rerating."""
         self.requests[(session_id, ask.number)] = (ask.digest, response)
         self.new_requests.append(
             {
@@ -329,6 +335,8 @@ class Batch:
                 "request_number": ask.number,
                 "request_sha256": ask.digest,
                 "response": response,
+                "used_quantity": used[0],
+                "used_since": used[1],
             }
         )
         return {**response, "replayed": False}
@@ -407,7 +415,8 @@ class Batch:
             raise Conflict("the hold is already resolved", code="hold_resolved", field="holdId")
         # Checked: from here on the request takes effect.
         line = self.lines[session["subscription_id"]]
-        self._commit(session, line, ask.used, hold)
+        used_since = session["updated_at"]
+        quantity = self._commit(session, line, ask.used, hold)
         allowance = money = 0
         new_hold = None
         code = SUCCESS
@@ -424,7 +433,8 @@ class Batch:
         )  # fmt: skip
         self._reserve(session)
         self.changed_sessions.add(ask.session_key)
-        return self._remember(session["id"], ask, _answer(ask, kind, code, allowance, money))
+        answer = _answer(ask, kind, code, allowance, money)
+        return self._remember(session["id"], ask, answer, used=(quantity, used_since))
 
     def _reserve(self, session: dict[str, Any]) -> None:
         key = (session["subscription_id"], session["type"], session["period"])
@@ -479,14 +489,18 @@ class Batch:
 
     def _commit(
         self, session: dict[str, Any], line: usage_terms.Line, used: int, hold: _Hold | None
-    ) -> None:
+    ) -> int:
         """Charge the units used of the current grant; post the hold for them and release
-        the rest."""
+        the rest. Returns the quantity charged for, in the network's units: the use, or the
+        grant when the network reports more than it was granted."""
         kind = session["type"]
         usage = self.usage[(line.id, session["period"])]
         terms = usage.now()
         granted = session["allowance_units"] + session["money_units"]
-        used_b = min(billed_units(kind, used, terms), granted)
+        billed = billed_units(kind, used, terms)
+        used_b = min(billed, granted)
+        # A grant of data is in KB; the network counts bytes.
+        quantity = used if billed <= granted else granted * (1024 if kind == "data" else 1)
         from_money = used_b - min(used_b, session["allowance_units"])
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
         row = usage.row
@@ -526,6 +540,7 @@ class Batch:
         if wholesale:
             self.costs[(line.mvno_id, line.host_id, session["period"])] += wholesale
         session["used_units"] += used_b
+        return quantity
 
     def _exhausted(self, line: usage_terms.Line) -> None:
         """The balance ran out: the line goes into arrears now, and later requests of the

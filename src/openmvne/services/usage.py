@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 from pyroaring import BitMap64
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from openmvne import clock, heap, ids
 from openmvne.db import bulk, bulk_read, locks
@@ -77,12 +77,15 @@ SELECT file_no, line_no,
   COALESCE(TRY_CAST(partial_seq AS BIGINT), 0) AS partial_seq
 FROM raw
 """
-CHECK_SQL = """
+# A file's node ids are at most this long; longer ones are online charging's (ONLINE_NODE).
+NODE_ID_MAX = 32
+CHECK_SQL = f"""
 SELECT *,
   CASE
-    WHEN node_id IS NULL OR length(node_id) = 0 OR length(node_id) > 32 THEN 'bad node id'
+    WHEN node_id IS NULL OR length(node_id) = 0 OR length(node_id) > {NODE_ID_MAX}
+      THEN 'bad node id'
     WHEN seq IS NULL OR seq < 0 THEN 'bad sequence number'
-    WHEN msisdn IS NULL OR NOT regexp_full_match(msisdn, '1[0-9]{10}') THEN 'bad MSISDN'
+    WHEN msisdn IS NULL OR NOT regexp_full_match(msisdn, '1[0-9]{{10}}') THEN 'bad MSISDN'
     WHEN type IS NULL OR type NOT IN ('voice', 'sms', 'data') THEN 'unknown type'
     WHEN start_time IS NULL THEN 'bad start time'
     WHEN start_time > $limit THEN 'start time in the future'
@@ -91,7 +94,7 @@ SELECT *,
     WHEN partial_seq < 0 THEN 'bad partial sequence'
   END AS reason
 FROM parsed
-"""
+"""  # noqa: S608  # constant text
 COLUMNS = (
     "node_id",
     "seq",
@@ -729,8 +732,9 @@ def _write_lake(
         final = folder / f"{kind}-{batch_id}.parquet"
         temporary = folder / f".{final.name}.tmp"
         quoted = str(temporary).replace("'", "''")
+        # A rerating's online records are rated with the files' but kept in the database.
         con.execute(
-            f"COPY (SELECT * FROM {source} WHERE period = $p) "  # noqa: S608  # numbers and quoted paths of ours
+            f"COPY (SELECT * FROM {source} WHERE period = $p AND length(node_id) <= {NODE_ID_MAX}) "  # noqa: S608  # numbers and quoted paths of ours
             f"TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)",
             {"p": period},
         )
@@ -934,8 +938,9 @@ def _keep_rejects(conn: Connection, con: duckdb.DuckDBPyConnection, batch_id: uu
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608  # our own names
-    return int(row[0]) if row else 0
+    # fetchall, not fetchone: a result left unfinished blocks the connection's next register.
+    ((count,),) = con.execute(f"SELECT count(*) FROM {table}").fetchall()  # noqa: S608  # our own names
+    return int(count)
 
 
 def period_files(conn: Connection, period: str) -> list[str]:
@@ -980,19 +985,24 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
                 code="month_closed",
                 field="period",
             )
-        _refuse_online_usage(conn, period)
         files = [f for f in period_files(conn, period) if Path(f).exists()]
-        if not files:
-            return BatchResult(None)
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        con.execute(
-            f"CREATE TABLE good AS SELECT {', '.join(COLUMNS)}, period "  # noqa: S608  # our files
-            f"FROM read_parquet([{listed}])"
-        )
+        con.register("columns", ONLINE_SCHEMA.empty_table())  # a record's, with its period
+        con.execute("CREATE TABLE good AS FROM columns")
+        if files:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(
+                f"INSERT INTO good BY NAME SELECT {', '.join(COLUMNS)}, period "  # noqa: S608  # our files
+                f"FROM read_parquet([{listed}])"
+            )
         lines = usage_terms.lines_of_period(conn, period)
-        con.execute("DELETE FROM good WHERE msisdn NOT IN (SELECT unnest($m))", {"m": list(lines)})
-        keys = [(m, period) for m in lines]
         prepaid = _prepaid(conn, lines.values())
+        # Under the lines' locks: no charging batch adds to these lines' usage until commit.
+        con.register("online", _online_records(conn, period))
+        con.execute("INSERT INTO good BY NAME FROM online")
+        con.execute("DELETE FROM good WHERE msisdn NOT IN (SELECT unnest($m))", {"m": list(lines)})
+        if not _count(con, "good"):
+            return BatchResult(None)
+        keys = [(m, period) for m in lines]
         terms = usage_terms.terms_for(conn, lines, keys, fresh=True)
         totals = _line_totals(con, terms)
         if all(_unchanged(row, terms[(row[0], row[1])].existing) for row in totals):
@@ -1027,27 +1037,63 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     return result
 
 
-def _refuse_online_usage(conn: Connection, period: str) -> None:
-    """A rerating sets each line's period totals from the period's rated records. Usage
-    charged online is in those totals but not in the records (it is not written to the
-    lake), so the rerating would drop it: refund its charge, take back its wholesale cost,
-    forget its units. Refused until online usage is rated again with the records."""
-    cs = t.charging_session
-    charged = conn.execute(
+# Online charging's updates and terminations as usage records: node "online:" and the
+# session's id (longer than any file's node id, so never one of theirs), the request number
+# as sequence number, from the time of the answer before it.
+ONLINE_NODE = "online:"
+ONLINE_SCHEMA = pa.schema(
+    [
+        ("node_id", pa.string()),
+        ("seq", pa.int64()),
+        ("msisdn", pa.string()),
+        ("type", pa.string()),
+        ("start_time", pa.timestamp("us", tz="UTC")),
+        ("quantity", pa.int64()),
+        ("direction", pa.string()),
+        ("province", pa.string()),
+        ("partial_seq", pa.int64()),
+        ("period", pa.string()),
+    ]
+)
+
+
+def _online_records(conn: Connection, period: str) -> pa.Table:
+    """What online charging charged in a period, one record per update or termination: in
+    the period's totals, not in its rated-record files."""
+    cs, cr = t.charging_session, t.charging_request
+    rows = conn.execute(
         unscoped(
-            select(func.count(func.distinct(cs.c.subscription_id))).where(
-                cs.c.period == period, cs.c.used_units > 0
-            ),
+            select(
+                cs.c.id,
+                cr.c.request_number,
+                cs.c.msisdn,
+                cs.c.type,
+                cr.c.used_since,
+                cr.c.used_quantity,
+                cs.c.direction,
+            )
+            .join_from(cr, cs, cs.c.id == cr.c.session_id)
+            .where(cs.c.period == period, cr.c.used_quantity.is_not(None)),
             WHY,
         )
-    ).scalar_one()
-    if charged:
-        raise Conflict(
-            f"{charged} line(s) had usage charged online in {period}: a rerating would drop "
-            "it from their totals, so periods with online-charged usage are not rerated",
-            code="online_usage_in_period",
-            field="period",
-        )
+    ).all()
+    columns = list(zip(*rows, strict=True)) or [()] * 7
+    sessions, numbers, msisdns, kinds, since, quantities, directions = columns
+    return pa.table(
+        [
+            [ONLINE_NODE + s.hex for s in sessions],
+            numbers,
+            msisdns,
+            kinds,
+            since,
+            quantities,
+            directions,
+            [""] * len(rows),
+            [0] * len(rows),
+            [period] * len(rows),
+        ],
+        schema=ONLINE_SCHEMA,
+    )
 
 
 def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
