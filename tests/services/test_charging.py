@@ -462,6 +462,30 @@ def _period_row(db: Database, msisdn: str) -> dict[str, Any]:
         )
 
 
+def test_a_free_terminating_call_is_counted_but_charges_nothing_and_uses_no_allowance(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """Incoming calls are free on both offers (as rating has them): online charging granted
+    such a call without a hold, then charged it at the end (20 fen on the payg line) and
+    counted it against the plan's minutes. A rerating agrees with what it leaves."""
+    network = sw.w.actor["hostAdmin"]
+    payg, plan = sw.payg, sw.plan  # type: ignore[attr-defined]
+    with clock.frozen(NOW):
+        before = {line: available(db, sw, line) for line in (payg, plan)}
+        for key, line in (("m1", payg), ("m2", plan)):
+            charging.initial(
+                db, network, session_key=key, msisdn=line, kind="voice", requested=120,
+                direction="mt",
+            )  # fmt: skip
+            charging.terminate(db, network, session_key=key, number=1, used=120)
+        assert {line: available(db, sw, line) for line in (payg, plan)} == before
+        for line in (payg, plan):
+            row = _period_row(db, line)
+            assert (row["voice_used_s"], row["records"], row["charge_exact"]) == (0, 1, 0)
+            assert row["wholesale_exact"] == 0  # the host charges the caller's side
+        assert usage.rerate(db, "2026-11", lake=tmp_path / "lake").batch_id is None
+
+
 def test_rerating_a_period_rates_its_online_charged_usage_with_its_records(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:

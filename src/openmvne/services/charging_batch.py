@@ -501,7 +501,10 @@ class Batch:
         used_b = min(billed, granted)
         # A grant of data is in KB; the network counts bytes.
         quantity = used if billed <= granted else granted * (1024 if kind == "data" else 1)
-        from_money = used_b - min(used_b, session["allowance_units"])
+        # Free use (a terminating call or SMS, a line barred for missing real-name) is counted
+        # but uses no allowance and costs nothing, as in rating (domain/rating.py).
+        units = 0 if is_free(kind, session["direction"], terms) else used_b
+        from_money = units - min(units, session["allowance_units"])
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
         row = usage.row
         before = row["charge_exact"]
@@ -510,7 +513,7 @@ class Batch:
         costly = kind == "data" or session["direction"] == "mo"
         unit_cost = per_unit(kind, terms.w_voice, terms.w_sms, terms.w_data)
         wholesale = used_b * unit_cost if costly else 0
-        usage.add(USED_COLUMN[kind], used_b)
+        usage.add(USED_COLUMN[kind], units)
         if kind == "data":
             usage.add("data_over_kb", from_money)
         usage.add("records", 1)
