@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select, update
 
 from openmvne import clock
@@ -17,6 +19,7 @@ from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.domain.catalog import OfferKind
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import SCALE
 from openmvne.errors import Conflict, DomainError, NotFound
@@ -684,3 +687,92 @@ def test_charging_that_moves_no_money_takes_the_mvnos_revenue_before_the_cost_to
     assert available(db, sw, line) == before  # the allowance paid for the minute
     with db.read() as conn:
         assert not ledger.audit_ledger(conn)
+
+
+SESSION = st.tuples(
+    st.sampled_from(["payg", "plan", "capped"]),
+    st.sampled_from(["voice", "sms", "data"]),
+    st.sampled_from(["mo", "mo", "mt"]),
+    st.integers(0, 3),  # of the kind's scale: up to 3 calls of minutes, SMS, or MB
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=3),
+)
+SCALE_OF = {"voice": 150, "sms": 1, "data": 700_000}  # a unit of the strategy, in the kind's
+_months = iter(range(1, 1000))
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sessions=st.lists(SESSION, min_size=1, max_size=6))
+def test_sessions_one_at_a_time_leave_what_rating_their_records_gives(
+    db: Database, sw: SubscribersWorld, tmp_path: Path, sessions: list[Any]
+) -> None:
+    """Online charging and rating apply one set of rules (domain/rating.py). Sessions one
+    after another (no two open at once, where grants from the allowance depend on
+    reservations) leave the period's totals exactly as rating their records gives: a
+    rerating with the tariff unchanged finds nothing to change. Allowances, increments,
+    free terminating use, a data cap, an empty balance and barring all come into it."""
+    network = sw.w.actor["hostAdmin"]
+    if "capped" not in sw.cw.offer:
+        sw.cw.offer["capped"] = catalog.create_offer(
+            db, sw.w.op, brand_id=sw.cw.brand["m1"], host_id=sw.w.org["host"],
+            kind=OfferKind.PLAN, name="封顶", terms={"voice_rate": 10_000_000,
+            "sms_rate": 10_000_000, "data_rate": 10_240_000, "monthly_fee_fen": 1000,
+            "data_mb": 1, "voice_min": 3, "data_cap_mb": 2},
+        )["id"]  # fmt: skip
+        with clock.frozen(NOW - timedelta(days=3)):
+            sw.capped, _ = sw.sale(db, seq=3, offer="capped", prepayment_fen=2_000)  # type: ignore[attr-defined]
+            sw.settle(db)
+    line = {"payg": sw.payg, "plan": sw.plan, "capped": sw.capped}  # type: ignore[attr-defined]
+    month = next(_months)  # a period of its own for each example
+    at = datetime(2026 + (10 + month) // 12, (10 + month) % 12 + 1, 15, 4, tzinfo=UTC)
+    period = at.strftime("%Y-%m")
+    with clock.frozen(at):
+        for n, (who, kind, direction, first, steps) in enumerate(sessions):
+            key, unit = f"p{month}-{n}", SCALE_OF[kind]
+            opened = charging.initial(
+                db, network, session_key=key, msisdn=line[who], kind=kind,
+                requested=first * unit, direction=direction,
+            )  # fmt: skip
+            if opened["resultCode"] != charging.SUCCESS:
+                continue
+            for number, (used, more) in enumerate(steps, start=1):
+                final = number == len(steps)
+                charging.run_batch(
+                    db,
+                    [
+                        charging.step_ask(
+                            network, key, number, used * unit, more * unit, final=final
+                        )
+                    ],
+                )
+        rows = {who: _period_rows(db, line[who], period) for who in line}
+        transfers = _transfers(db)
+        again = usage.rerate(db, period, lake=tmp_path / "lake")
+        if again.batch_id is not None:  # say what differed
+            after = {who: _period_rows(db, line[who], period) for who in line}
+            changed = {
+                who: {k: (v, after[who][k]) for k, v in row.items() if after[who][k] != v}  # type: ignore[index]
+                for who, row in rows.items()
+                if row != after[who]
+            }
+            assert not changed, changed  # {line: {column: (online, rated)}}
+        assert again.batch_id is None
+        assert _transfers(db) == transfers
+        with db.read() as conn:
+            assert not ledger.audit_ledger(conn)
+
+
+def _period_rows(db: Database, msisdn: str, period: str) -> dict[str, Any] | None:
+    up = t.usage_period
+    with db.read() as conn:
+        row = (
+            conn.execute(
+                unscoped(select(up).where(up.c.msisdn == msisdn, up.c.period == period), "test")
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None

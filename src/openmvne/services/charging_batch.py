@@ -469,21 +469,26 @@ class Batch:
         )
         from_allowance = min(wanted, max(0, allowance - used - others))
         rest = wanted - from_allowance
+        # Data past the offer's cap costs nothing: granted without money, once what comes
+        # before it is paid for.
+        chargeable = min(rest, _cap_left(kind, terms, rest))
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
         hold_id = None
         from_money = 0
-        if rest and price == 0:
-            from_money = rest
-        elif rest:
+        if chargeable and price == 0:
+            from_money = chargeable
+        elif chargeable:
             account = self.prepaid[line.id]
             step = {"voice": terms.voice_incr_s, "data": terms.data_incr_kb}.get(kind, 1)
             affordable = (ledger.balance(account).available * SCALE // price) // step * step
-            from_money = min(rest, affordable)
+            from_money = min(chargeable, affordable)
             if from_money:
                 hold_id = self._move(
                     account, self.revenue[line.mvno_id], -(-from_money * price // SCALE),
                     TransferCode.HOLD, f"ocs:{session_id}", line.mvno_id, pending=True,
                 )  # fmt: skip
+        if from_money == chargeable:
+            from_money = rest
         code = SUCCESS if from_allowance + from_money else CREDIT_LIMIT_REACHED
         return from_allowance, from_money, hold_id, code
 
@@ -506,9 +511,10 @@ class Batch:
         units = 0 if is_free(kind, session["direction"], terms) else used_b
         from_money = units - min(units, session["allowance_units"])
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
+        billed_over = min(from_money, _cap_left(kind, terms, from_money))
         row = usage.row
         before = row["charge_exact"]
-        after = before + from_money * price
+        after = before + billed_over * price
         due = to_fen(after) - to_fen(before)
         costly = kind == "data" or session["direction"] == "mo"
         unit_cost = per_unit(kind, terms.w_voice, terms.w_sms, terms.w_data)
@@ -657,6 +663,14 @@ class Batch:
         if self.costs:
             moves, _ = wholesale_costs(conn, self.costs, f"ocs:{self.batch_id}")
             ledger.post_many(conn, moves)
+
+
+def _cap_left(kind: str, terms: Terms, otherwise: int) -> int:
+    """Overage units still charged before the offer's data cap (domain/rating.py); for
+    anything uncapped, `otherwise`."""
+    if kind != "data" or terms.cap_kb is None:
+        return otherwise
+    return max(0, terms.cap_kb - terms.data_over_kb)
 
 
 def _empty_period(
