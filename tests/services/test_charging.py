@@ -541,8 +541,23 @@ def test_rerating_a_period_rates_its_online_charged_usage_with_its_records(
         with db.read() as conn:
             assert not ledger.audit_ledger(conn)
     assert available(db, sw, line) == 1_000 - 56
-    rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, line, "2026-11")
-    assert [r["node_id"] for r in rated] == ["44-MSC"]
+    # The line's rated usage shows the online records with the file's, rated at the
+    # corrected rate: those before the rerating rated again, o3 charged at it.
+    scope = sw.w.actor["mvnoAdmin"].scope
+    rated = usage.rated_records(db, scope, line, "2026-11")
+    assert [(r["node_id"], r["seq"], r["units"]) for r in rated] == [
+        ("44-MSC", 1, 60),
+        ("online:o1", 1, 120),
+        ("online:o2", 1, 120),
+        ("online:o2", 2, 60),
+        ("online:o3", 1, 60),
+    ]
+    assert [r["quantity"] for r in rated[1:]] == [120, 90, 30, 60]  # o3: its grant
+    assert all(r["charge_exact"] == r["units"] * 8_000_000 * 1024 for r in rated)
+    assert usage.daily(db, scope, line, "2026-11") == [
+        {"day": "2026-11-20", "type": "voice", "records": 5, "units": 420, "overage": 420,
+         "chargeMicroFen": 420 * 8_000_000 // 60},
+    ]  # fmt: skip
 
 
 def test_a_recharge_waiting_for_a_line_rating_holds_holds_none_of_the_mvnos_accounts(

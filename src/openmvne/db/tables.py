@@ -888,11 +888,18 @@ charging_request = Table(
     Column("request_number", Integer, nullable=False),
     Column("request_sha256", String(64), nullable=False),
     Column("response", JSON, nullable=False),
-    # What an update or termination charged, as a usage record: the network's units (seconds,
-    # messages, bytes) since `used_since`, the previous answer. Rerating rates these with the
-    # period's rated records (docs/usage-records.md). NULL on an initial request.
+    # What an update or termination charged, as a rated usage record: the network's units
+    # (seconds, messages, bytes) since `used_since`, the previous answer, and their rating
+    # (as a rated record's, domain/rating.py). Rerating rates these with the period's rated
+    # records and rewrites their rating (docs/usage-records.md). NULL on an initial request;
+    # the rating NULL too on requests answered before migration 0015, until a rerating.
     Column("used_quantity", BigInteger, nullable=True),
     Column("used_since", UTCDateTime, nullable=True),
+    Column("units", BigInteger, nullable=True),
+    Column("in_allowance", BigInteger, nullable=True),
+    Column("billed_overage", BigInteger, nullable=True),
+    Column("charge_exact", BigInteger, nullable=True),
+    Column("wholesale_exact", BigInteger, nullable=True),
     PrimaryKeyConstraint("session_id", "request_number"),
 )
 

@@ -324,10 +324,10 @@ class Batch:
         session_id: uuid.UUID,
         ask: Ask,
         response: dict[str, Any],
-        used: tuple[int | None, datetime | None] = (None, None),
+        record: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Keep the answer for replays, and what the request charged as a usage record
-        (quantity, used since) for rerating."""
+        """Keep the answer for replays, and what an update or termination charged as a
+        rated usage record (RECORD_COLUMNS; none on an initial request)."""
         self.requests[(session_id, ask.number)] = (ask.digest, response)
         self.new_requests.append(
             {
@@ -335,8 +335,7 @@ class Batch:
                 "request_number": ask.number,
                 "request_sha256": ask.digest,
                 "response": response,
-                "used_quantity": used[0],
-                "used_since": used[1],
+                **(record or dict.fromkeys(RECORD_COLUMNS)),
             }
         )
         return {**response, "replayed": False}
@@ -415,8 +414,10 @@ class Batch:
             raise Conflict("the hold is already resolved", code="hold_resolved", field="holdId")
         # Checked: from here on the request takes effect.
         line = self.lines[session["subscription_id"]]
-        used_since = session["updated_at"]
-        quantity = self._commit(session, line, ask.used, hold)
+        record = {
+            "used_since": session["updated_at"],
+            **self._commit(session, line, ask.used, hold),
+        }
         allowance = money = 0
         new_hold = None
         code = SUCCESS
@@ -434,7 +435,7 @@ class Batch:
         self._reserve(session)
         self.changed_sessions.add(ask.session_key)
         answer = _answer(ask, kind, code, allowance, money)
-        return self._remember(session["id"], ask, answer, used=(quantity, used_since))
+        return self._remember(session["id"], ask, answer, record)
 
     def _reserve(self, session: dict[str, Any]) -> None:
         key = (session["subscription_id"], session["type"], session["period"])
@@ -494,10 +495,11 @@ class Batch:
 
     def _commit(
         self, session: dict[str, Any], line: usage_terms.Line, used: int, hold: _Hold | None
-    ) -> int:
+    ) -> dict[str, int]:
         """Charge the units used of the current grant; post the hold for them and release
-        the rest. Returns the quantity charged for, in the network's units: the use, or the
-        grant when the network reports more than it was granted."""
+        the rest. Returns the use as a rated record: the quantity charged for, in the
+        network's units (the use, or the grant when the network reports more than it was
+        granted), and its rating as domain/rating.py's Rated has it."""
         kind = session["type"]
         usage = self.usage[(line.id, session["period"])]
         terms = usage.now()
@@ -549,7 +551,11 @@ class Batch:
         if wholesale:
             self.costs[(line.mvno_id, line.host_id, session["period"])] += wholesale
         session["used_units"] += used_b
-        return quantity
+        return {
+            "used_quantity": quantity, "units": units, "in_allowance": units - from_money,
+            "billed_overage": billed_over, "charge_exact": billed_over * price,
+            "wholesale_exact": wholesale,
+        }  # fmt: skip
 
     def _exhausted(self, line: usage_terms.Line) -> None:
         """The balance ran out: the line goes into arrears now, and later requests of the
@@ -686,6 +692,11 @@ def _empty_period(
     }  # fmt: skip
 
 
+# A charging request's usage record (charging_request): NULL on an initial request.
+RECORD_COLUMNS = (
+    "used_since", "used_quantity", "units", "in_allowance", "billed_overage", "charge_exact",
+    "wholesale_exact",
+)  # fmt: skip
 SESSION_CHANGES = (
     "state", "allowance_units", "money_units", "hold_id", "used_units", "last_request",
     "expires_at", "updated_at",

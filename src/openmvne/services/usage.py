@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 from pyroaring import BitMap64
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
 from openmvne import clock, heap, ids
 from openmvne.db import bulk, bulk_read, locks
@@ -720,9 +720,10 @@ def _write_lake(
 ) -> list[tuple[Path, Path]]:
     """Rate the records one by one (ENGINE_SQL, the window) and write each period's rated
     records to a temporary Parquet file; (temporary, final) pairs. One period (the usual
-    batch) is written straight from the statement; several are rated once into a table."""
+    batch) is written straight from the statement; several, or a rerating's (whose online
+    records are rated back into the database), are rated once into a table `rated`."""
     source = f"({ENGINE_SQL})"
-    if len(periods) > 1:
+    if len(periods) > 1 or kind == "rerate":
         con.execute(f"CREATE OR REPLACE TABLE rated AS {ENGINE_SQL}")
         source = "rated"
     pairs = []
@@ -1013,6 +1014,7 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
             )
             wholesale = _apply(conn, posting, reference)
             pairs = writing.result()
+        _rerated_online(conn, con)
         result.records_in = result.rated = sum(int(row[2]) for row in totals)
         result.charged_fen, result.unpaid_fen, result.wholesale_fen = charged, unpaid, wholesale
         result.lines = len(totals)
@@ -1041,6 +1043,7 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
 # session's id (longer than any file's node id, so never one of theirs), the request number
 # as sequence number, from the time of the answer before it.
 ONLINE_NODE = "online:"
+RATING = ("units", "in_allowance", "billed_overage", "charge_exact", "wholesale_exact")
 ONLINE_SCHEMA = pa.schema(
     [
         ("node_id", pa.string()),
@@ -1053,6 +1056,15 @@ ONLINE_SCHEMA = pa.schema(
         ("province", pa.string()),
         ("partial_seq", pa.int64()),
         ("period", pa.string()),
+    ]
+)
+
+
+ONLINE_RATED_SCHEMA = pa.schema(
+    [
+        *ONLINE_SCHEMA,
+        *((name, pa.int64()) for name in ("units", "in_allowance", "overage", "billed_overage")),
+        *((name, pa.int64()) for name in ("charge_exact", "wholesale_exact")),
     ]
 )
 
@@ -1096,6 +1108,63 @@ def _online_records(conn: Connection, period: str) -> pa.Table:
     )
 
 
+def _rerated_online(conn: Connection, con: duckdb.DuckDBPyConnection) -> None:
+    """Give the period's online records their new rating (the lake keeps the others')."""
+    rows = con.execute(
+        f"SELECT node_id, seq, {', '.join(RATING)} FROM rated "  # noqa: S608  # our names
+        f"WHERE length(node_id) > {NODE_ID_MAX}"
+    ).fetchall()
+    if rows:
+        cr = t.charging_request
+        conn.execute(
+            update(cr)
+            .where(cr.c.session_id == bindparam("sid"), cr.c.request_number == bindparam("n"))
+            .values({name: bindparam(name) for name in RATING}),
+            [
+                {
+                    "sid": uuid.UUID(hex=node[len(ONLINE_NODE) :]),
+                    "n": seq,
+                    **{name: int(v) for name, v in zip(RATING, rating, strict=True)},
+                }
+                for node, seq, *rating in rows
+            ],
+        )
+
+
+def _line_online_rated(conn: Connection, msisdn: str, period: str) -> list[dict[str, Any]]:
+    """A line's online records in a period with their rating, as the lake's rated records
+    (node `online:` and the network's session id); records answered before their rating was
+    kept (migration 0015) and not rerated since are left out."""
+    cs, cr = t.charging_session, t.charging_request
+    rows = conn.execute(
+        unscoped(
+            select(
+                (literal(ONLINE_NODE) + cs.c.session_key).label("node_id"),
+                cr.c.request_number.label("seq"),
+                cs.c.type,
+                cr.c.used_since.label("start_time"),
+                cr.c.used_quantity.label("quantity"),
+                cs.c.direction,
+                *(cr.c[name] for name in RATING),
+            )
+            .join_from(cr, cs, cs.c.id == cr.c.session_id)
+            .where(cs.c.msisdn == msisdn, cs.c.period == period, cr.c.units.is_not(None)),
+            WHY,
+        )
+    ).mappings()
+    return [
+        {
+            **row,
+            "msisdn": msisdn,
+            "province": "",
+            "partial_seq": 0,
+            "period": period,
+            "overage": row["units"] - row["in_allowance"],
+        }
+        for row in rows
+    ]
+
+
 def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
     if row is None:
         return False
@@ -1132,18 +1201,21 @@ def rated_records(
         if rated is None:
             return []
         files = [f for f in period_files(conn, period) if Path(f).exists()]
-    if not files:
-        return []
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    rows = con.execute(
-        f"SELECT * FROM read_parquet([{listed}]) WHERE msisdn = $m "  # noqa: S608  # our files
-        f"ORDER BY start_time, node_id, seq LIMIT {int(limit)}",
-        {"m": msisdn},
-    )
-    names = [d[0] for d in rows.description]
-    return [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+        online = _line_online_rated(conn, msisdn, period)
+    records = online
+    if files:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        rows = con.execute(
+            f"SELECT * FROM read_parquet([{listed}]) WHERE msisdn = $m "  # noqa: S608  # our files
+            f"ORDER BY start_time, node_id, seq LIMIT {int(limit)}",
+            {"m": msisdn},
+        )
+        names = [d[0] for d in rows.description]
+        records += [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
+    records.sort(key=lambda r: (r["start_time"], r["node_id"], r["seq"]))
+    return records[:limit]
 
 
 # --- reads for the line's holder and the MVNO --------------------------------------------------
@@ -1214,16 +1286,22 @@ def daily(
     with db.read() as conn:
         _visible_line(conn, scope, msisdn)
         files = [f for f in period_files(conn, period) if Path(f).exists()]
-    if not files:
+        online = _line_online_rated(conn, msisdn, period)
+    if not files and not online:
         return []
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    # The line's online records beside its rated records: the same columns.
+    con.register("online", pa.Table.from_pylist(online, schema=ONLINE_RATED_SCHEMA))
+    sources = ["SELECT * FROM online"]
+    if files:
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        sources.append(f"SELECT * FROM read_parquet([{listed}]) WHERE msisdn = $m")  # noqa: S608  # our files
     day = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m-%d')"
     sums = "count(*), sum(units), sum(billed_overage), CAST(sum(charge_exact) AS HUGEINT)"
-    by_day = f"SELECT {day}, type, {sums} FROM read_parquet([{listed}]) WHERE msisdn = $m "  # noqa: S608  # our files
-    by_day += "GROUP BY ALL ORDER BY 1, 2"
-    rows = con.execute(by_day, {"m": msisdn}).fetchall()
+    records = " UNION ALL BY NAME ".join(sources)
+    by_day = f"SELECT {day}, type, {sums} FROM ({records}) GROUP BY ALL ORDER BY 1, 2"  # noqa: S608  # our files
+    rows = con.execute(by_day, {"m": msisdn} if files else {}).fetchall()
     return [
         {
             "day": day,

@@ -9,6 +9,8 @@ periods with online usage could not be rerated. Each request that charges now ke
 quantity and the time it was used from. Requests answered before this migration: a session's
 whole use goes on its last request (from the session's start), its other charging requests
 carry 0, so a rerating sees as many records and as many units as the online totals counted.
+Their rating per record was never kept: it stays NULL until a rerating of the period rates
+them (the rated-usage reads leave out a record without one).
 """
 
 from __future__ import annotations
@@ -21,11 +23,16 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
+# A record's rating: NULL on requests answered before, until a rerating of their period.
+RATING = ("units", "in_allowance", "billed_overage", "charge_exact", "wholesale_exact")
+
 
 def upgrade() -> None:
     with op.batch_alter_table("charging_request") as batch_op:
         batch_op.add_column(sa.Column("used_quantity", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("used_since", sa.DateTime(timezone=True), nullable=True))
+        for name in RATING:
+            batch_op.add_column(sa.Column(name, sa.BigInteger(), nullable=True))
     # Units were kept as billed: seconds, messages, KB (a record's data is in bytes).
     op.execute(
         """
@@ -44,5 +51,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("charging_request") as batch_op:
+        for name in RATING:
+            batch_op.drop_column(name)
         batch_op.drop_column("used_since")
         batch_op.drop_column("used_quantity")
