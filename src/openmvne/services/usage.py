@@ -1058,14 +1058,9 @@ ONLINE_SCHEMA = pa.schema(
         ("period", pa.string()),
     ]
 )
-
-
+# ... and rated, as the lake's rated records.
 ONLINE_RATED_SCHEMA = pa.schema(
-    [
-        *ONLINE_SCHEMA,
-        *((name, pa.int64()) for name in ("units", "in_allowance", "overage", "billed_overage")),
-        *((name, pa.int64()) for name in ("charge_exact", "wholesale_exact")),
-    ]
+    [*ONLINE_SCHEMA, *((name, pa.int64()) for name in ("overage", *RATING))]
 )
 
 
@@ -1131,10 +1126,13 @@ def _rerated_online(conn: Connection, con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _line_online_rated(conn: Connection, msisdn: str, period: str) -> list[dict[str, Any]]:
+def _line_online_rated(
+    conn: Connection, line: usage_terms.Line, period: str
+) -> list[dict[str, Any]]:
     """A line's online records in a period with their rating, as the lake's rated records
     (node `online:` and the network's session id); records answered before their rating was
-    kept (migration 0015) and not rerated since are left out."""
+    kept (migration 0015) and not rerated since are left out. The line's own sessions, not
+    an earlier holder's of the number."""
     cs, cr = t.charging_session, t.charging_request
     rows = conn.execute(
         unscoped(
@@ -1148,14 +1146,14 @@ def _line_online_rated(conn: Connection, msisdn: str, period: str) -> list[dict[
                 *(cr.c[name] for name in RATING),
             )
             .join_from(cr, cs, cs.c.id == cr.c.session_id)
-            .where(cs.c.msisdn == msisdn, cs.c.period == period, cr.c.units.is_not(None)),
+            .where(cs.c.subscription_id == line.id, cs.c.period == period, cr.c.units.is_not(None)),
             WHY,
         )
     ).mappings()
     return [
         {
             **row,
-            "msisdn": msisdn,
+            "msisdn": line.msisdn,
             "province": "",
             "partial_seq": 0,
             "period": period,
@@ -1190,7 +1188,7 @@ def rated_records(
     the MVNO and the holder (channels do not see usage)."""
     up = t.usage_period
     with db.read() as conn:
-        _visible_line(conn, scope, msisdn)
+        line = _visible_line(conn, scope, msisdn)
         rated = conn.execute(
             scoped(
                 select(up.c.subscription_id).where(up.c.msisdn == msisdn, up.c.period == period),
@@ -1201,7 +1199,7 @@ def rated_records(
         if rated is None:
             return []
         files = [f for f in period_files(conn, period) if Path(f).exists()]
-        online = _line_online_rated(conn, msisdn, period)
+        online = _line_online_rated(conn, line, period)
     records = online
     if files:
         con = duckdb.connect()
@@ -1284,9 +1282,9 @@ def daily(
     """Usage by day (Beijing) and type in a period, from the rated records."""
     period = period or current_period()
     with db.read() as conn:
-        _visible_line(conn, scope, msisdn)
+        line = _visible_line(conn, scope, msisdn)
         files = [f for f in period_files(conn, period) if Path(f).exists()]
-        online = _line_online_rated(conn, msisdn, period)
+        online = _line_online_rated(conn, line, period)
     if not files and not online:
         return []
     con = duckdb.connect()
