@@ -9,8 +9,8 @@ periods with online usage could not be rerated. Each request that charges now ke
 quantity and the time it was used from. Requests answered before this migration: a session's
 whole use goes on its last request (from the session's start), its other charging requests
 carry 0, so a rerating sees as many records and as many units as the online totals counted.
-Their rating per record was never kept: it stays NULL until a rerating of the period rates
-them (the rated-usage reads leave out a record without one).
+Their rating per record was never kept: it stays NULL until a rerating that changes the period
+rates them (the rated-usage reads leave out a record without one).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-# A record's rating: NULL on requests answered before, until a rerating of their period.
+# A record's rating: NULL on requests answered before, until a rerating changes their period.
 RATING = ("units", "in_allowance", "billed_overage", "charge_exact", "wholesale_exact")
 
 
