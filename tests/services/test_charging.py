@@ -469,8 +469,9 @@ def test_a_free_terminating_call_is_counted_but_charges_nothing_and_uses_no_allo
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
     """Incoming calls are free on both offers (as rating has them): online charging granted
-    such a call without a hold, then charged it at the end (20 fen on the payg line) and
-    counted it against the plan's minutes. A rerating agrees with what it leaves."""
+    such a call without a hold, then charged it at the end (20 fen on each line, the plan's
+    minutes unused) and counted it in the period's voice use. A rerating agrees with what it
+    leaves."""
     network = sw.w.actor["hostAdmin"]
     payg, plan = sw.payg, sw.plan  # type: ignore[attr-defined]
     with clock.frozen(NOW):
