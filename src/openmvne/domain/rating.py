@@ -130,6 +130,15 @@ def is_free(kind: str, direction: str, terms: Terms) -> bool:
     return direction == "mt" and kind == "voice" and terms.term_voice_free
 
 
+def billed_overage(kind: str, overage: int, terms: Terms, over_before: int = 0) -> int:
+    """The overage units charged: data past the offer's monthly cap is not. The cap counts
+    the period's data overage so far: `terms.data_over_kb`, plus `over_before` of this
+    batch."""
+    if kind != "data" or terms.cap_kb is None:
+        return overage
+    return max(0, min(overage, terms.cap_kb - terms.data_over_kb - over_before))
+
+
 def _order(record: Record) -> tuple[datetime, str, int]:
     return (record.start_time, record.node_id, record.seq)
 
@@ -153,10 +162,8 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
         in_allowance = max(0, min(units, allowance - before - used[key]))
         used[key] += units
         overage = units - in_allowance
-        billed_over = overage
-        if record.type == "data" and t.cap_kb is not None:
-            done = t.data_over_kb + over[(record.msisdn, period)]
-            billed_over = max(0, min(overage, t.cap_kb - done))
+        billed_over = billed_overage(record.type, overage, t, over[(record.msisdn, period)])
+        if record.type == "data":
             over[(record.msisdn, period)] += overage
         charge = billed_over * per_unit(record.type, t.voice_rate, t.sms_rate, t.data_rate)
         costly = record.type == "data" or record.direction == "mo"

@@ -30,7 +30,15 @@ from openmvne.db.combiner import Raced, insert_claiming
 from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.ledger import AccountKind, TransferCode, TransferStatus
-from openmvne.domain.rating import SCALE, Terms, billed_units, is_free, per_unit, to_fen
+from openmvne.domain.rating import (
+    SCALE,
+    Terms,
+    billed_overage,
+    billed_units,
+    is_free,
+    per_unit,
+    to_fen,
+)
 from openmvne.domain.subscribers import LineState, local_date
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
 from openmvne.services import ledger, lifecycle, usage_terms
@@ -472,7 +480,7 @@ class Batch:
         rest = wanted - from_allowance
         # Data past the offer's cap costs nothing: granted without money, once what comes
         # before it is paid for.
-        chargeable = min(rest, _cap_left(kind, terms, rest))
+        chargeable = billed_overage(kind, rest, terms)
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
         hold_id = None
         from_money = 0
@@ -513,7 +521,7 @@ class Batch:
         units = 0 if is_free(kind, session["direction"], terms) else used_b
         from_money = units - min(units, session["allowance_units"])
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
-        billed_over = min(from_money, _cap_left(kind, terms, from_money))
+        billed_over = billed_overage(kind, from_money, terms)
         row = usage.row
         before = row["charge_exact"]
         after = before + billed_over * price
@@ -669,14 +677,6 @@ class Batch:
         if self.costs:
             moves, _ = wholesale_costs(conn, self.costs, f"ocs:{self.batch_id}")
             ledger.post_many(conn, moves)
-
-
-def _cap_left(kind: str, terms: Terms, otherwise: int) -> int:
-    """Overage units still charged before the offer's data cap (domain/rating.py); for
-    anything uncapped, `otherwise`."""
-    if kind != "data" or terms.cap_kb is None:
-        return otherwise
-    return max(0, terms.cap_kb - terms.data_over_kb)
 
 
 def _empty_period(
