@@ -23,9 +23,18 @@ from openmvne import clock
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.domain.parties import Role
 from openmvne.domain.rating import Record, Terms, period_of, rate_reference
 from openmvne.errors import InvalidInput, NotFound
-from openmvne.services import catalog, ledger, money, subscriber_orders, usage
+from openmvne.services import (
+    catalog,
+    ledger,
+    money,
+    number_lifecycle,
+    subscriber_orders,
+    usage,
+    users,
+)
 from openmvne.services.usage_engine import line_totals, rate_vectorised
 from tests.subscribers_world import SubscribersWorld, build_subscribers
 from tests.usage_files import HEADER, write_csv
@@ -309,6 +318,74 @@ def test_no_charge_while_barred_for_missing_real_name(
     assert done.charged_fen == 0
     assert done.wholesale_fen > 0
     assert balance(db, sw, a) == 1_000
+
+
+def _holder(db: Database, sw: SubscribersWorld, msisdn: str) -> Any:
+    """The line's holder, signed in to self-care."""
+    with db.read() as conn:
+        individual = conn.execute(
+            unscoped(
+                select(t.subscription.c.individual_id).where(
+                    t.subscription.c.msisdn == msisdn, t.subscription.c.state == "active"
+                ),
+                "test",
+            )
+        ).scalar_one()
+    name = f"holder-{individual}"
+    users.add_user(
+        db,
+        sw.w.op,
+        username=name,
+        party_id=individual,
+        roles=frozenset({Role.SUBSCRIBER}),
+        password=None,
+    )
+    return users.actor_from_token(db, users.create_token(db, sw.w.op, name))
+
+
+def test_a_recycled_number_shows_its_new_holder_only_their_own_usage(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """The lake keeps a record's number, not its line: after the number's quarantine, its
+    new holder (and the MVNO, asking about the new line) must not see the earlier holder's
+    calls, in any month."""
+    a = lines(sw)[0]
+    lake = tmp_path / "lake"
+    mvno = sw.w.actor["mvnoAdmin"]
+    with clock.frozen(NOW):
+        usage.rate_files(db, [write_csv(tmp_path / "a.csv", calls(a, 0, 3))], lake=lake)
+        assert len(usage.rated_records(db, mvno.scope, a, "2026-11")) == 3
+        assert sum(d["records"] for d in usage.daily(db, mvno.scope, a, "2026-11")) == 3
+        subscriber_orders.run_task(
+            db, mvno, a, "cancel", holder=None, reason="test", idempotency_key="cancel-a"
+        )
+        sw.settle(db)
+    with db.read() as conn:
+        until = conn.execute(
+            unscoped(select(t.number.c.state_until).where(t.number.c.msisdn == a), "test")
+        ).scalar_one()
+    later = until + timedelta(days=1)
+    with clock.frozen(later):
+        number_lifecycle.sweep(db)
+        money.pay_float(
+            db, sw.w.op, outlet_id=sw.w.org["o1"], amount_fen=10_000, idempotency_key="float-b"
+        )
+        sw.sale(db, seq=2, number=a, offer="payg", prepayment_fen=1_000, key="sale-b")
+        sw.settle(db)
+    b_calls = [
+        [*row[:4], (later + timedelta(hours=1 + i)).isoformat(), *row[5:]]
+        for i, row in enumerate(calls(a, 100, 2))
+    ]
+    own = (later + timedelta(hours=8)).strftime("%Y-%m")
+    with clock.frozen(later + timedelta(hours=4)):
+        done = usage.rate_files(db, [write_csv(tmp_path / "b.csv", b_calls)], lake=lake)
+    assert done.rated == 2
+    holder = _holder(db, sw, a)
+    for who in (mvno, holder):
+        assert usage.rated_records(db, who.scope, a, "2026-11") == []
+        assert usage.daily(db, who.scope, a, "2026-11") == []
+        assert [r["seq"] for r in usage.rated_records(db, who.scope, a, own)] == [100, 101]
+        assert sum(d["records"] for d in usage.daily(db, who.scope, a, own)) == 2
 
 
 def test_rerating_posts_only_the_difference_and_twice_changes_nothing(

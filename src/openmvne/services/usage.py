@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -1181,6 +1182,16 @@ def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
     )
 
 
+# The lake keeps a record's number, not its line: a line's records are its number's from the
+# line's opening on (rating refuses older ones), so a recycled number's earlier holder's
+# records stay theirs.
+_THE_LINES = "msisdn = $m AND start_time >= $since"
+
+
+def _the_lines(line: usage_terms.Line) -> dict[str, Any]:
+    return {"m": line.msisdn, "since": line.activated_at or datetime.min.replace(tzinfo=UTC)}
+
+
 def rated_records(
     db: Database, scope: Scope, msisdn: str, period: str, *, limit: int = 1000
 ) -> list[dict[str, Any]]:
@@ -1191,7 +1202,9 @@ def rated_records(
         line = _visible_line(conn, scope, msisdn)
         rated = conn.execute(
             scoped(
-                select(up.c.subscription_id).where(up.c.msisdn == msisdn, up.c.period == period),
+                select(up.c.subscription_id).where(
+                    up.c.subscription_id == line.id, up.c.period == period
+                ),
                 up,
                 scope,
             )
@@ -1206,9 +1219,9 @@ def rated_records(
         con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         rows = con.execute(
-            f"SELECT * FROM read_parquet([{listed}]) WHERE msisdn = $m "  # noqa: S608  # our files
+            f"SELECT * FROM read_parquet([{listed}]) WHERE {_THE_LINES} "  # noqa: S608  # our files
             f"ORDER BY start_time, node_id, seq LIMIT {int(limit)}",
-            {"m": msisdn},
+            _the_lines(line),
         )
         names = [d[0] for d in rows.description]
         records += [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
@@ -1231,7 +1244,13 @@ def _visible_line(conn: Connection, scope: Scope, msisdn: str) -> usage_terms.Li
     row = conn.execute(
         scoped(
             select(
-                sub.c.id, sub.c.msisdn, sub.c.mvno_id, sub.c.host_id, sub.c.offering_id, sub.c.state
+                sub.c.id,
+                sub.c.msisdn,
+                sub.c.mvno_id,
+                sub.c.host_id,
+                sub.c.offering_id,
+                sub.c.state,
+                sub.c.activated_at,
             )
             .where(sub.c.msisdn == msisdn, sub.c.state.in_(usage_terms.RATEABLE))
             .order_by(sub.c.id.desc()),
@@ -1242,7 +1261,7 @@ def _visible_line(conn: Connection, scope: Scope, msisdn: str) -> usage_terms.Li
     if row is None:
         raise NotFound(f"{msisdn} is not one of your lines", code="unknown_line", field="msisdn")
     return usage_terms.Line(
-        row.id, row.msisdn, row.mvno_id, row.host_id, row.offering_id, row.state
+        row.id, row.msisdn, row.mvno_id, row.host_id, row.offering_id, row.state, row.activated_at
     )
 
 
@@ -1294,12 +1313,12 @@ def daily(
     sources = ["SELECT * FROM online"]
     if files:
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        sources.append(f"SELECT * FROM read_parquet([{listed}]) WHERE msisdn = $m")  # noqa: S608  # our files
+        sources.append(f"SELECT * FROM read_parquet([{listed}]) WHERE {_THE_LINES}")  # noqa: S608  # our files
     day = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m-%d')"
     sums = "count(*), sum(units), sum(billed_overage), CAST(sum(charge_exact) AS HUGEINT)"
     records = " UNION ALL BY NAME ".join(sources)
     by_day = f"SELECT {day}, type, {sums} FROM ({records}) GROUP BY ALL ORDER BY 1, 2"  # noqa: S608  # our files
-    rows = con.execute(by_day, {"m": msisdn} if files else {}).fetchall()
+    rows = con.execute(by_day, _the_lines(line) if files else {}).fetchall()
     return [
         {
             "day": day,
