@@ -162,3 +162,40 @@ def test_online_usage_answered_before_0015_becomes_records_with_the_sessions_tot
         (data, 0): (None, None),
         (data, 1): (300 * 1024, started),
     }
+
+
+def test_lines_barred_for_missing_real_name_before_0016_get_an_open_span(
+    tmp_path: Path,
+) -> None:
+    """A line barred when the migration runs is barred from the time its state began; the
+    others get no span."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate.upgrade(url, "0015")
+    engine = create_engine(url)  # foreign keys off: the rows stand alone
+    since = datetime(2026, 11, 3, 8, tzinfo=UTC)
+    lines = {"nonRealNameBarred": ids.new_id(), "active": ids.new_id()}
+    with engine.begin() as conn:
+        for n, (state, line_id) in enumerate(lines.items()):
+            conn.execute(
+                text(
+                    "INSERT INTO subscription (id, mvno_id, msisdn, individual_id, "
+                    "id_fingerprint, offering_id, host_id, sim_id, iccid, outlet_id, state, "
+                    "state_since, network_level, network_in_sync, debt_fen, evidence, "
+                    "created_at, updated_at) VALUES (:id, :id, :msisdn, :id, 'f', :id, "
+                    ":id, :id, 'i', :id, :state, :at, 'open', 1, 0, '{}', :at, :at)"
+                ),
+                {"id": line_id.hex, "msisdn": f"1710000000{n}", "state": state,
+                 "at": since},
+            )  # fmt: skip
+    engine.dispose()
+    migrate.upgrade(url)
+    db = Database(url)
+    rnb = t.real_name_barring
+    with db.read() as conn:
+        rows = conn.execute(select(rnb.c.subscription_id, rnb.c.since, rnb.c.until)).all()
+    db.dispose()
+    assert [tuple(r) for r in rows] == [(lines["nonRealNameBarred"], since, None)]

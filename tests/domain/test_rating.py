@@ -78,10 +78,25 @@ def test_terminating_calls_free_when_the_offer_says_so_and_sms_always() -> None:
 
 def test_no_charge_while_barred_for_missing_real_name() -> None:
     records = [rec(1, "voice", 600), rec(2, "sms", 1), rec(3, "data", 10**7)]
-    rated = rate_reference(records, {(LINE, "2016-03"): payg(no_charge=True, w_data=1)})
+    barred = payg(no_charge_spans=((T0, None),), w_data=1)  # barred since T0, still
+    rated = rate_reference(records, {(LINE, "2016-03"): barred})
     assert sum(r.charge_exact for r in rated) == 0
     assert all(r.in_allowance == 0 for r in rated)
     assert sum(r.wholesale_exact for r in rated) > 0  # the MVNO still pays the host
+
+
+def test_only_use_inside_a_real_name_barring_is_free() -> None:
+    """By each record's start time: barred from minute 2 until minute 4 (when it was
+    registered) frees the calls at minutes 2 and 3, not the one before nor the one at the
+    moment the barring ended; the allowance goes to the charged calls only."""
+    records = [rec(i, "voice", 60) for i in (1, 2, 3, 4)]
+    span = (T0 + timedelta(minutes=2), T0 + timedelta(minutes=4))
+    terms = {(LINE, "2016-03"): payg(no_charge_spans=(span,), voice_allow_s=60)}
+    rated = rate_reference(records, terms)
+    assert [(r.units, r.in_allowance, r.billed_overage) for r in rated] == [
+        (60, 60, 0), (0, 0, 0), (0, 0, 0), (60, 0, 60),
+    ]  # fmt: skip
+    assert to_fen(sum(r.charge_exact for r in rated)) == 10
 
 
 def test_data_cap_stops_charging() -> None:

@@ -303,21 +303,40 @@ def test_exhausted_balance_bars_the_line_and_a_recharge_restores_it(
         assert not ledger.audit_ledger(conn)
 
 
-def test_no_charge_while_barred_for_missing_real_name(
+def test_no_charge_for_use_while_barred_for_missing_real_name(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
+    """By each call's time, not by the line's state when rating runs: calls at minutes 0 to
+    4 (20 fen each), the line barred for missing real-name at minute 1.5 and registered at
+    minute 3.5: the calls at minutes 2 and 3 are free, whichever state the line is in when
+    a batch rates them, and a rerating changes nothing."""
     a = lines(sw)[0]
+    start = NOW - timedelta(days=5)
+    made = calls(a, 0, 5)
+    lake = tmp_path / "lake"
+
+    def task(name: str, minute: float) -> None:
+        with clock.frozen(start + timedelta(minutes=minute)):
+            subscriber_orders.run_task(
+                db, sw.w.op, a, name, holder=None, reason="audit", idempotency_key=name
+            )
+
+    task("realNameMissing", 1.5)
+    with clock.frozen(start + timedelta(minutes=2.5)):  # barred now; two calls were not
+        done = usage.rate_files(db, [write_csv(tmp_path / "1.csv", made[:3])], lake=lake)
+    assert (done.rated, done.charged_fen) == (3, 40)
+    assert done.wholesale_fen > 0  # the MVNO still pays the host
+    task("realNameRegistered", 3.5)
+    with clock.frozen(NOW):  # registered now; the call at minute 3 was barred
+        done = usage.rate_files(db, [write_csv(tmp_path / "2.csv", made[3:])], lake=lake)
+    assert (done.rated, done.charged_fen) == (2, 20)
+    assert balance(db, sw, a) == 1_000 - 60
     with clock.frozen(NOW):
-        subscriber_orders.run_task(
-            db, sw.w.op, a, "realNameMissing", holder=None, reason="audit", idempotency_key="rn"
-        )
-        done = usage.rate_files(
-            db, [write_csv(tmp_path / "u.csv", calls(a, 0, 5))], lake=tmp_path / "l"
-        )
-    assert done.rated == 5
-    assert done.charged_fen == 0
-    assert done.wholesale_fen > 0
-    assert balance(db, sw, a) == 1_000
+        again = usage.rerate(db, "2026-11", lake=lake)
+    assert again.charged_fen == 0
+    assert balance(db, sw, a) == 1_000 - 60
+    rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")
+    assert [r["units"] for r in rated] == [120, 120, 0, 0, 120]
 
 
 def _holder(db: Database, sw: SubscribersWorld, msisdn: str) -> Any:
@@ -447,6 +466,16 @@ RECORD = st.builds(
     st.integers(0, 60 * 24 * 30),
     st.integers(0, 2),
 )
+
+
+def _spans(minutes: list[int]) -> tuple[tuple[datetime, datetime | None], ...]:
+    """Barrings from ordered minutes of March 2016, pairwise; an odd last one still open."""
+    t0 = datetime(2016, 3, 1, tzinfo=UTC)
+    times = [t0 + timedelta(minutes=m) for m in minutes]
+    ends: list[datetime | None] = [*times[1::2], None]
+    return tuple(zip(times[::2], ends, strict=False))
+
+
 TERMS = st.builds(
     Terms,
     voice_rate=st.integers(0, 10**7),
@@ -459,7 +488,9 @@ TERMS = st.builds(
     voice_allow_s=st.integers(0, 6_000),
     sms_allow=st.integers(0, 50),
     data_allow_kb=st.integers(0, 50_000),
-    no_charge=st.booleans(),
+    no_charge_spans=st.lists(st.integers(0, 60 * 24 * 30), max_size=4, unique=True).map(
+        lambda minutes: _spans(sorted(minutes))
+    ),
     voice_used_s=st.integers(0, 3_000),
     sms_used=st.integers(0, 10),
     data_used_kb=st.integers(0, 10_000),

@@ -709,6 +709,27 @@ subscription = Table(
     info=TENANT,
 )
 
+# When each line was barred for missing real-name registration (nothing is charged for use
+# in such a span): rating needs the state at each record's time, not the line's state now.
+# Reached through its line, like charging_request through its session.
+real_name_barring = Table(
+    "real_name_barring",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=False, index=True),
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime, nullable=True),  # NULL while the line is still barred so
+    # One open span per line: rating joins records to spans and must meet at most one.
+    Index(
+        "uq_real_name_barring_open",
+        "subscription_id",
+        unique=True,
+        sqlite_where=text("until IS NULL"),
+        postgresql_where=text("until IS NULL"),
+    ),
+    CheckConstraint("until IS NULL OR until >= since", name="span_in_order"),
+)
+
 subscription_service = Table(
     "subscription_service",
     metadata,

@@ -11,8 +11,9 @@ Rules (domain.md §6), per line and billing period (the calendar month in Asia/S
 time order (start time, then node and sequence number):
 - units: voice per started increment (default 60 s), SMS per message, data per started
   increment of KB (default 1 KB); a record's increments are its own;
-- nothing is chargeable on a line barred for missing real-name registration, nor a
-  terminating SMS, nor a terminating call when the offer makes incoming calls free;
+- nothing is chargeable while a line is barred for missing real-name registration (at the
+  record's start time: the line's barrings are kept with their times), nor a terminating
+  SMS, nor a terminating call when the offer makes incoming calls free;
 - chargeable units are taken from the period's allowance first (plan + add-ons + last
   month's unused data, in that order of use: rollover, add-ons, plan — the order only
   matters for the buckets, not the charge), the rest is overage;
@@ -36,6 +37,7 @@ MICRO_PER_FEN = 1_000_000
 # keeps every charge an exact integer.
 DENOMINATOR = 60 * 1024
 SCALE = DENOMINATOR * MICRO_PER_FEN  # exact units per fen
+FOREVER = datetime(9999, 12, 31, tzinfo=UTC)  # the end of a span still open, in tables
 BEIJING = timedelta(hours=8)  # China has kept UTC+8 without daylight saving since 1991
 
 RECORD_TYPES = ("voice", "sms", "data")
@@ -79,7 +81,9 @@ class Terms:
     voice_allow_s: int = 0
     sms_allow: int = 0
     data_allow_kb: int = 0
-    no_charge: bool = False
+    # When the line was barred for missing real-name registration: [since, until), until
+    # None while it still is; in time order, not overlapping.
+    no_charge_spans: tuple[tuple[datetime, datetime | None], ...] = ()
     voice_used_s: int = 0
     sms_used: int = 0
     data_used_kb: int = 0
@@ -120,10 +124,17 @@ def per_unit(kind: str, rate_voice: int, rate_sms: int, rate_data: int) -> int:
     return rate_data * (DENOMINATOR // 1024)
 
 
-def is_free(kind: str, direction: str, terms: Terms) -> bool:
-    """Nothing chargeable: a line barred for missing real-name registration, a terminating
-    SMS, a terminating call when the offer makes incoming calls free."""
-    if terms.no_charge:
+def barred_at(terms: Terms, at: datetime) -> bool:
+    """Was the line barred for missing real-name registration at `at`?"""
+    return any(
+        since <= at and (until is None or at < until) for since, until in terms.no_charge_spans
+    )
+
+
+def is_free(kind: str, direction: str, terms: Terms, at: datetime) -> bool:
+    """Nothing chargeable: use while the line is barred for missing real-name registration,
+    a terminating SMS, a terminating call when the offer makes incoming calls free."""
+    if terms.no_charge_spans and barred_at(terms, at):
         return True
     if direction == "mt" and kind == "sms":
         return True
@@ -152,7 +163,7 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
         period = period_of(record.start_time)
         t = terms[(record.msisdn, period)]
         billed = billed_units(record.type, record.quantity, t)
-        units = 0 if is_free(record.type, record.direction, t) else billed
+        units = 0 if is_free(record.type, record.direction, t, record.start_time) else billed
         allowance, before = {
             "voice": (t.voice_allow_s, t.voice_used_s),
             "sms": (t.sms_allow, t.sms_used),
@@ -175,7 +186,10 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
 
 
 # The same rules over whole tables. `records` holds the batch (typed columns as Record, and
-# `period`); `terms` one row per (msisdn, period) with Terms' fields. CASE and integer
+# `period`); `terms` one row per (msisdn, period) with Terms' fields but the spans, which are
+# in `barring`, one row per span (msisdn, period, since, until; an open span until FOREVER;
+# spans of a line do not overlap, so a record meets at most one: nearly always none, and a
+# join with an empty table costs DuckDB nothing). CASE and integer
 # arithmetic only, and one window function: the statements port to PostgreSQL and Spark SQL.
 # Each record's units, prices and the allowance left before the batch: no order needed.
 _UNITS = """
@@ -195,12 +209,14 @@ chargeable AS (
                           WHEN 'sms' THEN t.w_sms * 61440
                           ELSE t.w_data * 60 END
          ELSE 0 END AS unit_cost,
-    t.no_charge OR (r.direction = 'mt' AND r.type = 'sms')
+    b.msisdn IS NOT NULL OR (r.direction = 'mt' AND r.type = 'sms')
       OR (r.direction = 'mt' AND r.type = 'voice' AND t.term_voice_free) AS free,
     GREATEST(0, CASE r.type WHEN 'voice' THEN t.voice_allow_s - t.voice_used_s
                             WHEN 'sms' THEN t.sms_allow - t.sms_used
                             ELSE t.data_allow_kb - t.data_used_kb END) AS allowance_left
   FROM records r JOIN terms t ON t.msisdn = r.msisdn AND t.period = r.period
+  LEFT JOIN barring b ON b.msisdn = r.msisdn AND b.period = r.period
+    AND r.start_time >= b.since AND r.start_time < b.until
 ), units AS (
   SELECT *, CASE WHEN free THEN 0 ELSE billed END AS units FROM chargeable
 )"""

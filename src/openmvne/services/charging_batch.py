@@ -264,7 +264,9 @@ class Batch:
             group[line.msisdn] = line
         for group in groups:
             pairs = [(m, p) for m, line in group.items() for p in sorted(periods[line.id])]
-            for (msisdn, period), found in usage_terms.terms_for(self.conn, group, pairs).items():
+            for (msisdn, period), found in usage_terms.terms_for(
+                self.conn, group, pairs, history=False
+            ).items():
                 line = group[msisdn]
                 row = dict(found.existing) if found.existing else _empty_period(line, period, found)
                 self.usage[(line.id, period)] = _Usage(
@@ -467,7 +469,7 @@ class Batch:
         as a ledger hold."""
         terms = self.usage[(line.id, period)].now()
         wanted = billed_units(kind, requested, terms)
-        if is_free(kind, direction, terms) or wanted == 0:
+        if is_free(kind, direction, terms, self.now) or wanted == 0:
             return 0, wanted, None, SUCCESS
         allowance = getattr(terms, ALLOWANCE_COLUMN[kind])
         used = getattr(terms, USED_COLUMN[kind])
@@ -518,7 +520,7 @@ class Batch:
         quantity = used if billed <= granted else granted * (1024 if kind == "data" else 1)
         # Free use (a terminating call or SMS, a line barred for missing real-name) is counted
         # but uses no allowance and costs nothing, as in rating (domain/rating.py).
-        units = 0 if is_free(kind, session["direction"], terms) else used_b
+        units = 0 if is_free(kind, session["direction"], terms, self.now) else used_b
         from_money = units - min(units, session["allowance_units"])
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
         billed_over = billed_overage(kind, from_money, terms)

@@ -10,10 +10,10 @@ processes at once: the second finds nothing left to do.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from openmvne import clock
 from openmvne.db import audit, locks
@@ -37,6 +37,7 @@ from openmvne.domain.subscribers import (
     next_state,
     remembers_previous,
 )
+from openmvne.ids import new_id
 from openmvne.network.provisioning import Command
 from openmvne.services import ledger, number_lifecycle, outbox
 
@@ -153,6 +154,7 @@ def apply_event(
     elif event in (Event.REPORT_LOST, Event.FOUND):
         _lost_or_found_card(conn, line, event)
     conn.execute(update(sub).where(sub.c.id == line["id"]).values(**values))
+    _keep_barring(conn, line["id"], state, target, now)
     moved = {**line, **values}
     command = outbox.command_for(network_level(state), network_level(target))
     if provision and command is not None:
@@ -186,6 +188,24 @@ def apply_event(
         # cancel a line that has paid.
         return _restore_if_covered(conn, actor, moved, order_id=order_id)
     return moved
+
+
+def _keep_barring(
+    conn: Connection, line_id: uuid.UUID, state: LineState, target: LineState, now: datetime
+) -> None:
+    """Keep when the line is barred for missing real-name registration: rating charges
+    nothing for use in such a span, by the use's time."""
+    rnb = t.real_name_barring
+    if target is LineState.NON_REAL_NAME and state is not LineState.NON_REAL_NAME:
+        conn.execute(
+            insert(rnb).values(id=new_id(), subscription_id=line_id, since=now, until=None)
+        )
+    elif state is LineState.NON_REAL_NAME and target is not LineState.NON_REAL_NAME:
+        conn.execute(
+            update(rnb)
+            .where(rnb.c.subscription_id == line_id, rnb.c.until.is_(None))
+            .values(until=now)
+        )
 
 
 def _lost_or_found_card(conn: Connection, line: dict[str, Any], event: Event) -> None:

@@ -56,7 +56,7 @@ from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, InvalidInput, NotFound
 from openmvne.services import ledger, lifecycle, usage_terms
 from openmvne.services.lifecycle import SYSTEM
-from openmvne.services.usage_engine import terms_table
+from openmvne.services.usage_engine import barring_table, terms_table
 
 WHY = "rating works across every MVNO's lines"
 PARTITIONS = 16
@@ -360,9 +360,11 @@ def _line_totals(
     into `groups` (GROUPS_SQL), and return what each line owes per period: the rows the
     ledger is posted from. Tables, not registered views, so that the lake writer's cursor
     sees them too."""
-    con.register("terms_in", terms_table({k: v.terms for k, v in terms.items()}))
-    con.execute("CREATE OR REPLACE TABLE terms AS SELECT * FROM terms_in")
-    con.unregister("terms_in")
+    by_key = {k: v.terms for k, v in terms.items()}
+    for name, table in (("terms", terms_table(by_key)), ("barring", barring_table(by_key))):
+        con.register(f"{name}_in", table)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_in")  # noqa: S608  # our names
+        con.unregister(f"{name}_in")
     con.execute(RECORDS_VIEW)
     con.execute(f"CREATE OR REPLACE TABLE groups AS {GROUPS_SQL}")
     return con.execute(LINE_TOTALS_SQL).fetchall()

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from openmvne.domain.rating import (
     ENGINE_SQL,
+    FOREVER,
     GROUPS_SQL,
     LINE_TOTALS_SQL,
     Rated,
@@ -19,7 +20,8 @@ from openmvne.domain.rating import (
     period_of,
 )
 
-TERMS_FIELDS = [f.name for f in fields(Terms)]
+SPANS = "no_charge_spans"  # a table of its own: `barring`
+TERMS_FIELDS = [f.name for f in fields(Terms) if f.name != SPANS]
 BOOL_FIELDS = {f.name for f in fields(Terms) if f.type in (bool, "bool")}
 RECORD_FIELDS = [f.name for f in fields(Record)]
 RATED_COLUMNS = [
@@ -62,6 +64,27 @@ def terms_table(terms: dict[tuple[str, str], Terms]) -> pa.Table:
     return pa.table(data)
 
 
+BARRING_SCHEMA = pa.schema(
+    [
+        ("msisdn", pa.string()),
+        ("period", pa.string()),
+        ("since", pa.timestamp("us", tz="UTC")),
+        ("until", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def barring_table(terms: dict[tuple[str, str], Terms]) -> pa.Table:
+    """The spans in which the lines were barred for missing real-name registration, a row
+    each, beside each (msisdn, period) they belong to (nearly always none)."""
+    rows = [
+        {"msisdn": msisdn, "period": period, "since": since, "until": until or FOREVER}
+        for (msisdn, period), term in terms.items()
+        for since, until in term.no_charge_spans
+    ]
+    return pa.Table.from_pylist(rows, schema=BARRING_SCHEMA)
+
+
 def _loaded(
     records: list[Record], terms: dict[tuple[str, str], Terms]
 ) -> duckdb.DuckDBPyConnection:
@@ -69,6 +92,7 @@ def _loaded(
     con = duckdb.connect()
     con.register("records", records_table(records))
     con.register("terms", terms_table(terms))
+    con.register("barring", barring_table(terms))
     con.execute(f"CREATE TABLE groups AS {GROUPS_SQL}")
     return con
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -191,11 +191,46 @@ class LineTerms:
     allowances: tuple[int, int, int, int]  # voice s, SMS, data KB, of which rollover KB
 
 
+Span = tuple[datetime, datetime | None]
+# Online charging charges use as it happens: a line barred now is barred for all of it.
+ALWAYS: tuple[Span, ...] = ((datetime.min.replace(tzinfo=UTC), None),)
+
+
+def barrings(conn: Connection, lines: Iterable[Line]) -> dict[uuid.UUID, tuple[Span, ...]]:
+    """Each line's spans barred for missing real-name registration, in time order (nearly
+    always none)."""
+    rnb = t.real_name_barring
+    rows = bulk_read.rows_where_in(
+        conn,
+        [rnb.c.subscription_id, rnb.c.since, rnb.c.until],
+        rnb.c.subscription_id,
+        in_order({line.id for line in lines}),
+        why=WHY,
+    )
+    spans: dict[uuid.UUID, list[Span]] = {}
+    for line_id, since, until in sorted(rows, key=lambda r: (r[0].int, r[1])):
+        spans.setdefault(line_id, []).append((since, until))
+    return {line_id: tuple(found) for line_id, found in spans.items()}
+
+
 def terms_for(
-    conn: Connection, lines: dict[str, Line], keys: list[tuple[str, str]], *, fresh: bool = False
+    conn: Connection,
+    lines: dict[str, Line],
+    keys: list[tuple[str, str]],
+    *,
+    fresh: bool = False,
+    history: bool = True,
 ) -> dict[tuple[str, str], LineTerms]:
-    """Terms per (msisdn, period). `fresh`: as if nothing of the period was rated (rerating)."""
+    """Terms per (msisdn, period). `fresh`: as if nothing of the period was rated (rerating).
+    `history`: when the line was barred for missing real-name registration, from the spans
+    kept (rating records of any time); else from its state now (online charging)."""
     offers = _offers(conn, (line.offering_id for line in lines.values()))
+    if history:
+        barred = barrings(conn, lines.values())
+    else:
+        barred = {
+            line.id: ALWAYS for line in lines.values() if line.state == LineState.NON_REAL_NAME
+        }
     by_key = [(lines[m].id, p) for m, p in keys]
     existing = period_rows(conn, by_key)
     # A period already rated keeps its allowances in its row: packs and last month's rollover
@@ -248,7 +283,7 @@ def terms_for(
             voice_allow_s=allow[0],
             sms_allow=allow[1],
             data_allow_kb=allow[2],
-            no_charge=line.state == LineState.NON_REAL_NAME.value,
+            no_charge_spans=barred.get(line.id, ()),
             voice_used_s=used["voice_used_s"] if used else 0,
             sms_used=used["sms_used"] if used else 0,
             data_used_kb=used["data_used_kb"] if used else 0,
