@@ -589,6 +589,23 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert not any(a < fee["created_at"] < b for a, b in spans), fee
 
     @invariant()
+    def the_barrings_kept_are_the_models(self) -> None:
+        """What rating frees use by (real_name_barring): each span the line spent barred for
+        missing real-name registration, with its times, the current one open."""
+        if not hasattr(self, "model"):
+            return
+        rnb = t.real_name_barring
+        with self.db.read() as conn:
+            stmt = select(rnb.c.since, rnb.c.until).where(rnb.c.subscription_id == self.line_id)
+            rows = conn.execute(unscoped(stmt, "test")).all()
+        # Spans may start and end at one frozen instant: the open one sorts last.
+        kept = sorted(((a, b) for a, b in rows), key=lambda s: (s[0], s[1] is None, s[1] or s[0]))
+        spans: list[tuple[datetime, datetime | None]] = list(self.model.no_real_name_spans)
+        if self.model.state == NO_REAL_NAME:
+            spans.append((self.model.no_real_name_since, None))  # type: ignore[arg-type]
+        assert kept == spans
+
+    @invariant()
     def the_number_rests_then_returns(self) -> None:
         if not hasattr(self, "model"):
             return
