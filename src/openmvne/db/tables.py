@@ -718,7 +718,7 @@ real_name_barring = Table(
     Column("id", Uuid, primary_key=True),
     Column("subscription_id", Uuid, ForeignKey("subscription.id"), nullable=False, index=True),
     Column("since", UTCDateTime, nullable=False),
-    Column("until", UTCDateTime, nullable=True),  # NULL while the line is still barred so
+    Column("until", UTCDateTime, nullable=True),  # NULL while the line is still barred
     # One open span per line: rating joins records to spans and must meet at most one.
     Index(
         "uq_real_name_barring_open",

@@ -189,7 +189,7 @@ def rate_reference(records: list[Record], terms: dict[tuple[str, str], Terms]) -
 # `period`); `terms` one row per (msisdn, period) with Terms' fields but the spans, which are
 # in `barring`, one row per span (msisdn, period, since, until; an open span until FOREVER;
 # spans of a line do not overlap, so a record meets at most one: nearly always none, and a
-# join with an empty table costs DuckDB nothing). CASE and integer
+# join with an empty table costs DuckDB nothing: measured on 10 M records). CASE and integer
 # arithmetic only, and one window function: the statements port to PostgreSQL and Spark SQL.
 # Each record's units, prices and the allowance left before the batch: no order needed.
 _UNITS = """
