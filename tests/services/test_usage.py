@@ -28,6 +28,7 @@ from openmvne.domain.rating import Record, Terms, period_of, rate_reference
 from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import (
     catalog,
+    charging,
     ledger,
     money,
     number_lifecycle,
@@ -367,14 +368,17 @@ def test_a_recycled_number_shows_its_new_holder_only_their_own_usage(
 ) -> None:
     """The lake keeps a record's number, not its line: after the number's quarantine, its
     new holder (and the MVNO, asking about the new line) must not see the earlier holder's
-    calls, in any month."""
+    calls, from files or charged online, in any month."""
     a = lines(sw)[0]
     lake = tmp_path / "lake"
     mvno = sw.w.actor["mvnoAdmin"]
+    network = sw.w.actor["hostAdmin"]
     with clock.frozen(NOW):
         usage.rate_files(db, [write_csv(tmp_path / "a.csv", calls(a, 0, 3))], lake=lake)
-        assert len(usage.rated_records(db, mvno.scope, a, "2026-11")) == 3
-        assert sum(d["records"] for d in usage.daily(db, mvno.scope, a, "2026-11")) == 3
+        charging.initial(db, network, session_key="a1", msisdn=a, kind="voice", requested=120)
+        charging.terminate(db, network, session_key="a1", number=1, used=90)
+        assert len(usage.rated_records(db, mvno.scope, a, "2026-11")) == 3 + 1  # files, online
+        assert sum(d["records"] for d in usage.daily(db, mvno.scope, a, "2026-11")) == 3 + 1
         subscriber_orders.run_task(
             db, mvno, a, "cancel", holder=None, reason="test", idempotency_key="cancel-a"
         )
