@@ -3,6 +3,7 @@ tables in code; SQLite runs with the durability settings money needs."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -164,22 +165,34 @@ def test_online_usage_answered_before_0015_becomes_records_with_the_sessions_tot
     }
 
 
-def test_lines_barred_for_missing_real_name_before_0016_get_an_open_span(
+def test_barrings_for_missing_real_name_before_0016_are_read_back_from_the_audit_trail(
     tmp_path: Path,
 ) -> None:
-    """A line barred when the migration runs is barred from the time its state began; the
-    others get no span."""
-    from datetime import UTC, datetime
+    """Every lifecycle move is audited with its time and states: a barring that ended
+    becomes a closed span, a line barred now an open one from its state's start; other
+    moves and other lines make none."""
+    from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import create_engine
 
     url = f"sqlite:///{tmp_path / 'm.db'}"
     migrate.upgrade(url, "0015")
     engine = create_engine(url)  # foreign keys off: the rows stand alone
-    since = datetime(2026, 11, 3, 8, tzinfo=UTC)
-    lines = {"nonRealNameBarred": ids.new_id(), "active": ids.new_id()}
+    t0 = datetime(2026, 11, 3, 8, tzinfo=UTC)
+    day = [t0 + timedelta(days=n) for n in range(4)]
+    again, bar_once, never = ids.new_id(), ids.new_id(), ids.new_id()
+    lines = {again: ("nonRealNameBarred", day[3]), bar_once: ("operatorBarred", day[2]),
+             never: ("suspended", day[1])}  # fmt: skip
+    moves = [
+        (again, day[0], "active", "nonRealNameBarred"),
+        (again, day[1], "nonRealNameBarred", "active"),
+        (again, day[3], "active", "nonRealNameBarred"),
+        (bar_once, day[1], "active", "nonRealNameBarred"),
+        (bar_once, day[2], "nonRealNameBarred", "operatorBarred"),
+        (never, day[1], "active", "suspended"),
+    ]
     with engine.begin() as conn:
-        for n, (state, line_id) in enumerate(lines.items()):
+        for n, (line_id, (state, since)) in enumerate(lines.items()):
             conn.execute(
                 text(
                     "INSERT INTO subscription (id, mvno_id, msisdn, individual_id, "
@@ -188,8 +201,17 @@ def test_lines_barred_for_missing_real_name_before_0016_get_an_open_span(
                     "created_at, updated_at) VALUES (:id, :id, :msisdn, :id, 'f', :id, "
                     ":id, :id, 'i', :id, :state, :at, 'open', 1, 0, '{}', :at, :at)"
                 ),
-                {"id": line_id.hex, "msisdn": f"1710000000{n}", "state": state,
-                 "at": since},
+                {"id": line_id.hex, "msisdn": f"1710000000{n}", "state": state, "at": since},
+            )
+        for line_id, at, before, after in moves:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_event (id, at, actor_username, action, object_type, "
+                    "object_id, data) VALUES (:id, :at, 'op', 'line.x', 'subscription', :obj, "
+                    ":data)"
+                ),
+                {"id": ids.new_id().hex, "at": at, "obj": line_id.hex,
+                 "data": json.dumps({"msisdn": "1", "from": before, "to": after})},
             )  # fmt: skip
     engine.dispose()
     migrate.upgrade(url)
@@ -198,4 +220,7 @@ def test_lines_barred_for_missing_real_name_before_0016_get_an_open_span(
     with db.read() as conn:
         rows = conn.execute(select(rnb.c.subscription_id, rnb.c.since, rnb.c.until)).all()
     db.dispose()
-    assert [tuple(r) for r in rows] == [(lines["nonRealNameBarred"], since, None)]
+    assert sorted(rows, key=lambda r: (r[0].int, r[1])) == sorted(
+        [(again, day[0], day[1]), (again, day[3], None), (bar_once, day[1], day[2])],
+        key=lambda r: (r[0].int, r[1]),  # type: ignore[union-attr]
+    )

@@ -7,12 +7,18 @@ Create Date: 2026-11-29
 Rating charged nothing for a line's usage if the line was barred for missing real-name
 registration when the batch ran, whatever its state when the usage happened: a line barred on
 the 20th had its whole month refunded by a rerating, and a line registered again was charged
-for what it used while barred. Each barring is now kept with its times. Lines barred when
-this migration runs get a span from the time their state began; earlier barrings, already
-ended, were not kept and get none.
+for what it used while barred. Each barring is now kept with its times. The barrings before
+this migration are read back from the audit trail, which records every lifecycle move with
+its time and its states (`line.<event>`, from → to); a line barred now is barred from the
+time its state began.
 """
 
 from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,6 +27,50 @@ revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
+
+BARRED = "nonRealNameBarred"
+_audit = sa.table(
+    "audit_event",
+    sa.column("id", sa.Uuid()),
+    sa.column("at", sa.DateTime(timezone=True)),
+    sa.column("action", sa.String()),
+    sa.column("object_type", sa.String()),
+    sa.column("object_id", sa.Uuid()),
+    sa.column("data", sa.JSON()),
+)
+_line = sa.table(
+    "subscription",
+    sa.column("id", sa.Uuid()),
+    sa.column("state", sa.String()),
+    sa.column("state_since", sa.DateTime(timezone=True)),
+)
+_span = sa.table(
+    "real_name_barring",
+    sa.column("id", sa.Uuid()),
+    sa.column("subscription_id", sa.Uuid()),
+    sa.column("since", sa.DateTime(timezone=True)),
+    sa.column("until", sa.DateTime(timezone=True)),
+)
+
+
+def _barrings(bind: sa.Connection) -> list[dict[str, Any]]:
+    """Every barring the audit trail shows ended, and one open span per line barred now."""
+    moves = bind.execute(
+        sa.select(_audit.c.object_id, _audit.c.at, _audit.c.data)
+        .where(_audit.c.object_type == "subscription", _audit.c.action.like("line.%"))
+        .order_by(_audit.c.object_id, _audit.c.at, _audit.c.id)
+    )
+    spans: list[dict[str, Any]] = []
+    since: dict[uuid.UUID, datetime] = {}
+    for line_id, at, data in moves:
+        move = data if isinstance(data, dict) else json.loads(data)
+        if move.get("to") == BARRED and move.get("from") != BARRED:
+            since[line_id] = at
+        elif move.get("from") == BARRED and move.get("to") != BARRED and line_id in since:
+            spans.append({"subscription_id": line_id, "since": since.pop(line_id), "until": at})
+    barred = bind.execute(sa.select(_line.c.id, _line.c.state_since).where(_line.c.state == BARRED))
+    spans += [{"subscription_id": i, "since": at, "until": None} for i, at in barred]
+    return [{"id": uuid.uuid4(), **span} for span in spans]
 
 
 def upgrade() -> None:
@@ -51,14 +101,9 @@ def upgrade() -> None:
         sqlite_where=sa.text("until IS NULL"),
         postgresql_where=sa.text("until IS NULL"),
     )
-    # The span's id is the line's: one open span per line at most, and a value both
-    # databases can copy without generating one.
-    op.execute(
-        """
-        INSERT INTO real_name_barring (id, subscription_id, since, until)
-        SELECT id, id, state_since, NULL FROM subscription WHERE state = 'nonRealNameBarred'
-        """
-    )
+    spans = _barrings(op.get_bind())
+    if spans:
+        op.get_bind().execute(sa.insert(_span), spans)
 
 
 def downgrade() -> None:
