@@ -222,5 +222,5 @@ def test_barrings_for_missing_real_name_before_0016_are_read_back_from_the_audit
     db.dispose()
     assert sorted(rows, key=lambda r: (r[0].int, r[1])) == sorted(
         [(again, day[0], day[1]), (again, day[3], None), (bar_once, day[1], day[2])],
-        key=lambda r: (r[0].int, r[1]),  # type: ignore[union-attr]
+        key=lambda r: (r[0].int, r[1]),
     )

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -539,11 +540,11 @@ def test_the_engine_puts_in_order_the_groups_that_cross_an_allowance_or_a_cap() 
         rec(6, plain, "voice", 60, 1),  # within its allowance, whatever the order
         rec(7, plain, "voice", 60, 2),
     ]
-    rates = {"voice_rate": ten, "sms_rate": ten, "data_rate": ten}
+    base = Terms(voice_rate=ten, sms_rate=ten, data_rate=ten)
     terms = {
-        (capped, "2016-03"): Terms(**rates, cap_kb=1024),
-        (allowance, "2016-03"): Terms(**rates, voice_allow_s=120),
-        (plain, "2016-03"): Terms(**rates, voice_allow_s=600),
+        (capped, "2016-03"): replace(base, cap_kb=1024),
+        (allowance, "2016-03"): replace(base, voice_allow_s=120),
+        (plain, "2016-03"): replace(base, voice_allow_s=600),
     }
     got = {r.record.seq: r for r in rate_vectorised(records, terms)}
     assert [got[seq].billed_overage for seq in (1, 2, 3)] == [512, 512, 0]
