@@ -490,6 +490,51 @@ def test_a_free_terminating_call_is_counted_but_charges_nothing_and_uses_no_allo
         assert usage.rerate(db, "2026-11", lake=tmp_path / "lake").batch_id is None
 
 
+def test_incoming_calls_the_offer_charges_are_free_while_barred_for_missing_real_name(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """On an offer that charges incoming calls, a line barred for missing real-name
+    registration may still receive calls (its outgoing ones are refused), free; once
+    registered again, the same call costs 20 fen. A rerating agrees with both."""
+    network = sw.w.actor["hostAdmin"]
+    sw.cw.offer["paid_in"] = catalog.create_offer(
+        db, sw.w.op, brand_id=sw.cw.brand["m1"], host_id=sw.w.org["host"],
+        kind=OfferKind.PAYG, name="来电收费", terms={"voice_rate": 10_000_000,
+        "sms_rate": 10_000_000, "data_rate": 10_000_000, "terminating_voice_free": False},
+    )["id"]  # fmt: skip
+    with clock.frozen(NOW - timedelta(days=3)):
+        line, _ = sw.sale(db, seq=3, offer="paid_in", prepayment_fen=1_000)
+        sw.settle(db)
+    start = NOW - timedelta(hours=2)
+
+    def call(key: str, minute: int, direction: str = "mt") -> int:
+        with clock.frozen(start + timedelta(minutes=minute)):
+            opened = charging.initial(
+                db, network, session_key=key, msisdn=line, kind="voice", requested=120,
+                direction=direction,
+            )  # fmt: skip
+            if opened["resultCode"] == charging.SUCCESS:
+                charging.terminate(db, network, session_key=key, number=1, used=120)
+            return int(opened["resultCode"])
+
+    def task(name: str, minute: int) -> None:
+        with clock.frozen(start + timedelta(minutes=minute)):
+            subscriber_orders.run_task(
+                db, sw.w.op, line, name, holder=None, reason="audit", idempotency_key=name
+            )
+
+    task("realNameMissing", 0)
+    assert call("out", 1, "mo") == charging.END_USER_SERVICE_DENIED
+    assert call("in-barred", 2) == charging.SUCCESS
+    assert available(db, sw, line) == 1_000
+    task("realNameRegistered", 10)
+    assert call("in-registered", 11) == charging.SUCCESS
+    assert available(db, sw, line) == 1_000 - 20
+    with clock.frozen(NOW):
+        assert usage.rerate(db, "2026-11", lake=tmp_path / "lake").batch_id is None
+    assert available(db, sw, line) == 1_000 - 20
+
+
 def test_rerating_a_period_rates_its_online_charged_usage_with_its_records(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
