@@ -493,9 +493,11 @@ def test_a_free_terminating_call_is_counted_but_charges_nothing_and_uses_no_allo
 def test_incoming_calls_the_offer_charges_are_free_while_barred_for_missing_real_name(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
-    """On an offer that charges incoming calls, a line barred for missing real-name
-    registration may still receive calls (its outgoing ones are refused), free; once
-    registered again, the same call costs 20 fen. A rerating agrees with both."""
+    """On an offer that charges incoming calls (20 fen for 2 minutes), a line barred for
+    missing real-name registration may still receive calls (its outgoing ones are refused),
+    free. As in rating, a call is free by when it began, whatever the line is when it ends:
+    one begun while barred and ended after the registration is free, one begun while
+    registered and ended in a second barring is charged. A rerating agrees with all."""
     network = sw.w.actor["hostAdmin"]
     sw.cw.offer["paid_in"] = catalog.create_offer(
         db, sw.w.op, brand_id=sw.cw.brand["m1"], host_id=sw.w.org["host"],
@@ -507,32 +509,52 @@ def test_incoming_calls_the_offer_charges_are_free_while_barred_for_missing_real
         sw.settle(db)
     start = NOW - timedelta(hours=2)
 
-    def call(key: str, minute: int, direction: str = "mt") -> int:
-        with clock.frozen(start + timedelta(minutes=minute)):
-            opened = charging.initial(
-                db, network, session_key=key, msisdn=line, kind="voice", requested=120,
-                direction=direction,
+    def at(minute: int) -> Any:
+        return clock.frozen(start + timedelta(minutes=minute))
+
+    def begin(key: str, minute: int, direction: str = "mt") -> int:
+        with at(minute):
+            return int(
+                charging.initial(
+                    db, network, session_key=key, msisdn=line, kind="voice", requested=120,
+                    direction=direction,
+                )["resultCode"]
             )  # fmt: skip
-            if opened["resultCode"] == charging.SUCCESS:
-                charging.terminate(db, network, session_key=key, number=1, used=120)
-            return int(opened["resultCode"])
+
+    def end(key: str, minute: int) -> None:
+        with at(minute):
+            charging.terminate(db, network, session_key=key, number=1, used=120)
 
     def task(name: str, minute: int) -> None:
-        with clock.frozen(start + timedelta(minutes=minute)):
+        with at(minute):
             subscriber_orders.run_task(
-                db, sw.w.op, line, name, holder=None, reason="audit", idempotency_key=name
+                db,
+                sw.w.op,
+                line,
+                name,
+                holder=None,
+                reason="audit",
+                idempotency_key=f"{name}-{minute}",
             )
 
     task("realNameMissing", 0)
-    assert call("out", 1, "mo") == charging.END_USER_SERVICE_DENIED
-    assert call("in-barred", 2) == charging.SUCCESS
+    assert begin("out", 1, "mo") == charging.END_USER_SERVICE_DENIED
+    assert begin("in-barred", 2) == charging.SUCCESS
+    end("in-barred", 2)
+    assert begin("begun-barred", 3) == charging.SUCCESS
     assert available(db, sw, line) == 1_000
     task("realNameRegistered", 10)
-    assert call("in-registered", 11) == charging.SUCCESS
+    assert begin("in-registered", 11) == charging.SUCCESS
+    end("in-registered", 11)
+    end("begun-barred", 12)
     assert available(db, sw, line) == 1_000 - 20
+    assert begin("begun-registered", 13) == charging.SUCCESS
+    task("realNameMissing", 14)
+    end("begun-registered", 15)
+    assert available(db, sw, line) == 1_000 - 40
     with clock.frozen(NOW):
         assert usage.rerate(db, "2026-11", lake=tmp_path / "lake").batch_id is None
-    assert available(db, sw, line) == 1_000 - 20
+    assert available(db, sw, line) == 1_000 - 40
 
 
 def test_rerating_a_period_rates_its_online_charged_usage_with_its_records(

@@ -264,9 +264,7 @@ class Batch:
             group[line.msisdn] = line
         for group in groups:
             pairs = [(m, p) for m, line in group.items() for p in sorted(periods[line.id])]
-            for (msisdn, period), found in usage_terms.terms_for(
-                self.conn, group, pairs, history=False
-            ).items():
+            for (msisdn, period), found in usage_terms.terms_for(self.conn, group, pairs).items():
                 line = group[msisdn]
                 row = dict(found.existing) if found.existing else _empty_period(line, period, found)
                 self.usage[(line.id, period)] = _Usage(
@@ -519,8 +517,9 @@ class Batch:
         # A grant of data is in KB; the network counts bytes.
         quantity = used if billed <= granted else granted * (1024 if kind == "data" else 1)
         # Free use (a terminating call or SMS, a line barred for missing real-name) is counted
-        # but uses no allowance and costs nothing, as in rating (domain/rating.py).
-        units = 0 if is_free(kind, session["direction"], terms, self.now) else used_b
+        # but uses no allowance and costs nothing, as in rating (domain/rating.py), which
+        # decides by the record's start: this use began at the session's last answer.
+        units = 0 if is_free(kind, session["direction"], terms, session["updated_at"]) else used_b
         from_money = units - min(units, session["allowance_units"])
         price = per_unit(kind, terms.voice_rate, terms.sms_rate, terms.data_rate)
         billed_over = billed_overage(kind, from_money, terms)

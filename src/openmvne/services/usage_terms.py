@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -192,8 +192,6 @@ class LineTerms:
 
 
 Span = tuple[datetime, datetime | None]
-# Online charging charges use as it happens: a line barred now is barred for all of it.
-ALWAYS: tuple[Span, ...] = ((datetime.min.replace(tzinfo=UTC), None),)
 
 
 def barrings(conn: Connection, lines: Iterable[Line]) -> dict[uuid.UUID, tuple[Span, ...]]:
@@ -219,18 +217,10 @@ def terms_for(
     keys: list[tuple[str, str]],
     *,
     fresh: bool = False,
-    history: bool = True,
 ) -> dict[tuple[str, str], LineTerms]:
-    """Terms per (msisdn, period). `fresh`: as if nothing of the period was rated (rerating).
-    `history`: when the line was barred for missing real-name registration, from the spans
-    kept (rating records of any time); else from its state now (online charging)."""
+    """Terms per (msisdn, period). `fresh`: as if nothing of the period was rated (rerating)."""
     offers = _offers(conn, (line.offering_id for line in lines.values()))
-    if history:
-        barred = barrings(conn, lines.values())
-    else:
-        barred = {
-            line.id: ALWAYS for line in lines.values() if line.state == LineState.NON_REAL_NAME
-        }
+    barred = barrings(conn, lines.values())
     by_key = [(lines[m].id, p) for m, p in keys]
     existing = period_rows(conn, by_key)
     # A period already rated keeps its allowances in its row: packs and last month's rollover
