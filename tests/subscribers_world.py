@@ -14,15 +14,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from openmvne import clock
+from openmvne.db import tables as t
 from openmvne.db.engine import Database
+from openmvne.db.scoping import unscoped
 from openmvne.domain import pretty
+from openmvne.domain.access import Actor
 from openmvne.domain.identity import ric_check_char
 from openmvne.domain.numbers import HostNetwork
-from openmvne.domain.parties import OrgKind
+from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.sims import make_iccid
 from openmvne.network.simulator import SimulatedHostNetwork
-from openmvne.services import money, number_lifecycle, parties, provisioning, sims
+from openmvne.services import money, number_lifecycle, parties, provisioning, sims, users
 from openmvne.services.subscriber_sale import Identity, SaleRequest, sell
 from tests.catalog_world import CatalogWorld, build_catalog
 from tests.numbers_world import NumbersWorld, build_numbers
@@ -105,6 +110,26 @@ class SubscribersWorld:
 
     def settle(self, db: Database) -> None:
         provisioning.drain(db, self.network)
+
+
+def holder_actor(db: Database, op: Actor, msisdn: str) -> Actor:
+    """The holder of the number's newest line, signed in to self-care with an account of
+    their own (a recycled number's earlier holder is not the one)."""
+    sub = t.subscription
+    stmt = (
+        select(sub.c.individual_id)
+        .where(sub.c.msisdn == msisdn)
+        .order_by(sub.c.created_at.desc())
+        .limit(1)
+    )
+    with db.read() as conn:
+        individual = conn.execute(unscoped(stmt, "test")).scalar_one()
+    name = f"holder-{individual}"
+    users.add_user(
+        db, op, username=name, party_id=individual, roles=frozenset({Role.SUBSCRIBER}),
+        password=None,
+    )  # fmt: skip
+    return users.actor_from_token(db, users.create_token(db, op, name))
 
 
 def card_file(serials: range, issuer: str = "898601", mnc: str = "01") -> str:

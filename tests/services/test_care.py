@@ -36,7 +36,7 @@ from openmvne.services.care_actions import ActionInput
 from openmvne.services.care_teams import AreaIn
 from openmvne.services.sms_fake import FakeSmsGateway
 from tests.care_world import CareWorld, build_care
-from tests.subscribers_world import card_file, person
+from tests.subscribers_world import card_file, holder_actor, person
 
 
 @pytest.fixture
@@ -258,36 +258,13 @@ def test_outlets_and_subscribers_see_their_own_tickets(db: Database, cw: CareWor
     with raises("not_found", 404):
         care.get_ticket(db, outlet, by_agent["id"])
     # The holder, with an account of their own, sees both: they are about their line.
-    holder = _holder_actor(db, cw, msisdn)
+    holder = holder_actor(db, cw.w.op, msisdn)
     assert {r["id"] for r in care.list_tickets(db, holder, {}, 0, 10)[0]} == {
         by_outlet["id"],
         by_agent["id"],
     }
     opened = care.open_ticket(db, holder, TicketRequest(msisdn, "infoQuery", "minor", "余额多少"))
     assert opened["channel"] == "selfCare"
-
-
-def _holder_actor(db: Database, cw: CareWorld, msisdn: str) -> Any:
-    from openmvne.domain.parties import Role
-    from openmvne.services import users
-
-    with db.read() as conn:
-        individual = conn.execute(
-            unscoped(
-                select(t.subscription.c.individual_id).where(t.subscription.c.msisdn == msisdn),
-                "test",
-            )
-        ).scalar_one()
-    name = f"holder-{msisdn}"
-    users.add_user(
-        db,
-        cw.w.op,
-        username=name,
-        party_id=individual,
-        roles=frozenset({Role.SUBSCRIBER}),
-        password=None,
-    )
-    return users.actor_from_token(db, users.create_token(db, cw.w.op, name))
 
 
 # --- the state machine --------------------------------------------------------------------------
@@ -426,7 +403,7 @@ def test_self_care_ticket_with_an_sms_code(db: Database, cw: CareWorld) -> None:
         care.open_self_care(db, request, code)
     assert count(db, t.trouble_ticket) == 1
     # The line's holder sees it when they log in.
-    assert care.get_ticket(db, _holder_actor(db, cw, msisdn), ticket["id"])
+    assert care.get_ticket(db, holder_actor(db, cw.w.op, msisdn), ticket["id"])
 
 
 def test_codes_are_rate_limited_expire_and_lock(db: Database, cw: CareWorld) -> None:

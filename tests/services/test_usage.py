@@ -24,7 +24,6 @@ from openmvne import clock
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
-from openmvne.domain.parties import Role
 from openmvne.domain.rating import Record, Terms, period_of, rate_reference
 from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import (
@@ -35,10 +34,9 @@ from openmvne.services import (
     number_lifecycle,
     subscriber_orders,
     usage,
-    users,
 )
 from openmvne.services.usage_engine import line_totals, rate_vectorised
-from tests.subscribers_world import SubscribersWorld, build_subscribers
+from tests.subscribers_world import SubscribersWorld, build_subscribers, holder_actor
 from tests.usage_files import HEADER, write_csv
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
@@ -341,29 +339,6 @@ def test_no_charge_for_use_while_barred_for_missing_real_name(
     assert [r["units"] for r in rated] == [120, 120, 0, 0, 120]
 
 
-def _holder(db: Database, sw: SubscribersWorld, msisdn: str) -> Any:
-    """The line's holder, signed in to self-care."""
-    with db.read() as conn:
-        individual = conn.execute(
-            unscoped(
-                select(t.subscription.c.individual_id).where(
-                    t.subscription.c.msisdn == msisdn, t.subscription.c.state == "active"
-                ),
-                "test",
-            )
-        ).scalar_one()
-    name = f"holder-{individual}"
-    users.add_user(
-        db,
-        sw.w.op,
-        username=name,
-        party_id=individual,
-        roles=frozenset({Role.SUBSCRIBER}),
-        password=None,
-    )
-    return users.actor_from_token(db, users.create_token(db, sw.w.op, name))
-
-
 def test_a_recycled_number_shows_its_new_holder_only_their_own_usage(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:
@@ -404,7 +379,7 @@ def test_a_recycled_number_shows_its_new_holder_only_their_own_usage(
     with clock.frozen(later + timedelta(hours=4)):
         done = usage.rate_files(db, [write_csv(tmp_path / "b.csv", b_calls)], lake=lake)
     assert done.rated == 2
-    holder = _holder(db, sw, a)
+    holder = holder_actor(db, sw.w.op, a)
     for who in (mvno, holder):
         assert usage.rated_records(db, who.scope, a, "2026-11") == []
         assert usage.daily(db, who.scope, a, "2026-11") == []

@@ -134,7 +134,7 @@ def barred_at(terms: Terms, at: datetime) -> bool:
 def is_free(kind: str, direction: str, terms: Terms, at: datetime) -> bool:
     """Nothing chargeable: use while the line is barred for missing real-name registration,
     a terminating SMS, a terminating call when the offer makes incoming calls free."""
-    if terms.no_charge_spans and barred_at(terms, at):
+    if barred_at(terms, at):
         return True
     if direction == "mt" and kind == "sms":
         return True

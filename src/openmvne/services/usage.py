@@ -1187,10 +1187,10 @@ def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
 # The lake keeps a record's number, not its line: a line's records are its number's from the
 # line's opening on (rating refuses older ones), so a recycled number's earlier holder's
 # records stay theirs.
-_THE_LINES = "msisdn = $m AND start_time >= $since"
+_LINE_RECORDS = "msisdn = $m AND start_time >= $since"
 
 
-def _the_lines(line: usage_terms.Line) -> dict[str, Any]:
+def _line_records_params(line: usage_terms.Line) -> dict[str, Any]:
     return {"m": line.msisdn, "since": line.activated_at or datetime.min.replace(tzinfo=UTC)}
 
 
@@ -1221,9 +1221,9 @@ def rated_records(
         con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         rows = con.execute(
-            f"SELECT * FROM read_parquet([{listed}]) WHERE {_THE_LINES} "  # noqa: S608  # our files
+            f"SELECT * FROM read_parquet([{listed}]) WHERE {_LINE_RECORDS} "  # noqa: S608  # our files
             f"ORDER BY start_time, node_id, seq LIMIT {int(limit)}",
-            _the_lines(line),
+            _line_records_params(line),
         )
         names = [d[0] for d in rows.description]
         records += [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
@@ -1315,12 +1315,12 @@ def daily(
     sources = ["SELECT * FROM online"]
     if files:
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        sources.append(f"SELECT * FROM read_parquet([{listed}]) WHERE {_THE_LINES}")  # noqa: S608  # our files
+        sources.append(f"SELECT * FROM read_parquet([{listed}]) WHERE {_LINE_RECORDS}")  # noqa: S608  # our files
     day = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m-%d')"
     sums = "count(*), sum(units), sum(billed_overage), CAST(sum(charge_exact) AS HUGEINT)"
     records = " UNION ALL BY NAME ".join(sources)
     by_day = f"SELECT {day}, type, {sums} FROM ({records}) GROUP BY ALL ORDER BY 1, 2"  # noqa: S608  # our files
-    rows = con.execute(by_day, _the_lines(line) if files else {}).fetchall()
+    rows = con.execute(by_day, _line_records_params(line) if files else {}).fetchall()
     return [
         {
             "day": day,
