@@ -57,6 +57,42 @@ def test_inserted_rows_read_back_as_they_went_in(db: Database) -> None:
     assert sorted((dict(r) for r in back), key=lambda r: r["natural_key"]) == rows
 
 
+def test_inserted_json_bytes_and_every_column_type_read_back_as_they_went_in(db: Database) -> None:
+    """On PostgreSQL rows go as binary COPY, each field in its column's own binary form: a
+    JSON document, bytes, an int4 beside int8s, a NULL, text that needs escaping as text."""
+    now = datetime(2026, 11, 29, 11, 0, 0, 654321, tzinfo=UTC)
+    batches = [
+        {
+            "id": uuid.uuid4(),
+            "kind": "rate",
+            "source": 'tab\there, "quotes", \\ back\nslash, 中文' if i == 0 else f"file {i}",
+            "period": None if i else "2026-11",
+            "records_in": 2**40 + i,
+            "duplicates": 0,
+            "rejected": i,
+            "rated": 5,
+            "charged_fen": -7,
+            "wholesale_fen": 3,
+            "files": [] if i else ["/lake/a b.parquet", {"nested": [1, None, "二"]}],
+            "created_at": now,
+        }
+        for i in range(3)
+    ]
+    claims = [
+        {"node_id": f"node-{i}", "block": 2**41 + i, "bitmap": bytes([0, 255, i]), "count": i}
+        for i in range(3)
+    ]
+    rb, uc = t.rating_batch, t.usage_claim
+    with db.write() as conn:
+        bulk.insert_rows(conn, rb, batches)
+        bulk.insert_rows(conn, uc, claims)
+    with db.read() as conn:
+        got_batches = conn.execute(unscoped(select(rb).order_by(rb.c.rejected), "test")).all()
+        got_claims = conn.execute(unscoped(select(uc).order_by(uc.c.block), "test")).all()
+    assert [dict(r._mapping) for r in got_batches] == batches
+    assert [dict(r._mapping) for r in got_claims] == claims
+
+
 def test_updated_rows_are_those_their_keys_name_and_read_back_as_set(db: Database) -> None:
     uc = t.usage_claim
     blocks = [(node, block) for node in ("44-MSC", "11-SGW") for block in (0, 1, 2**41 + 7)]

@@ -164,3 +164,15 @@ def test_rows_where_pairs_probe_the_index_once_per_pair(db: Database, outlets: i
         assert all(step.startswith("SEARCH") for step in table), explained  # never a SCAN
         assert len(table) == len(pairs), explained  # one search of (caller, key) per pair
         assert all("(caller=? AND key=?)" in step for step in table), explained
+
+
+def test_many_natural_keys_are_each_holders_own() -> None:
+    """Rating builds its lines' account keys in bulk; each is the key the account was opened
+    under, whatever repeats between holders."""
+    a, b = uuid.UUID(int=1), uuid.UUID(int=2)
+    holders = [(a, None, "17100000001"), (a, None, "17100000002"), (b, a, None), (None, None, None),
+               (b, None, "17100000001"), (a, b, "17100000003")]  # fmt: skip
+    for kind in (AccountKind.SUBSCRIBER_PREPAID, AccountKind.CHANNEL_COMMISSION):
+        assert ledger.natural_keys(kind, holders) == [
+            ledger.natural_key(kind, *holder) for holder in holders
+        ]

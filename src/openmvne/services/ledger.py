@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -86,6 +85,21 @@ def natural_key(
     return f"{kind.value}:{mvno_id or '-'}:{owner_id or '-'}:{msisdn or '-'}"
 
 
+def natural_keys(
+    kind: AccountKind, holders: Iterable[tuple[uuid.UUID | None, uuid.UUID | None, str | None]]
+) -> list[str]:
+    """`natural_key` of many holders (rating: every line's prepaid account), the part before
+    the number formatted once per (MVNO, owner) rather than once per holder."""
+    heads: dict[tuple[uuid.UUID | None, uuid.UUID | None], str] = {}
+    out = []
+    for mvno_id, owner_id, msisdn in holders:
+        head = heads.get((mvno_id, owner_id))
+        if head is None:
+            head = heads[(mvno_id, owner_id)] = f"{kind.value}:{mvno_id or '-'}:{owner_id or '-'}:"
+        out.append(head + (msisdn or "-"))
+    return out
+
+
 def account(
     conn: Connection,
     kind: AccountKind,
@@ -143,6 +157,11 @@ def open_account(
         },
         ["natural_key"],
     )
+
+
+def available(row: dict[str, Any]) -> int:
+    """`balance(row).available` without making a Balance (rating asks once per line)."""
+    return int(row["credits_posted"] - row["debits_posted"] - row["debits_pending"])
 
 
 def balance(row: dict[str, Any]) -> Balance:
@@ -205,9 +224,9 @@ def transfer(
     return transfer_id
 
 
-@dataclass(frozen=True)
-class Move:
-    """One transfer of a bulk posting (`post_many`)."""
+class Move(NamedTuple):
+    """One transfer of a bulk posting (`post_many`). A named tuple: a rating batch makes one
+    per line, and a tuple is made several times faster than a frozen dataclass."""
 
     debit_id: uuid.UUID
     credit_id: uuid.UUID

@@ -397,7 +397,7 @@ def _accounts(
     """Accounts (id and balance) by caller's key, locked on PostgreSQL (rating sizes debits
     to what they hold)."""
     la = t.ledger_account
-    natural = {k: ledger.natural_key(kind, *v) for k, v in keys.items()}
+    natural = dict(zip(keys, ledger.natural_keys(kind, keys.values()), strict=True))
     columns = [la.c.id, la.c.natural_key, *(la.c[name] for name in _BALANCE)]
     rows = bulk_read.rows_where_in(
         conn, columns, la.c.natural_key, sorted(set(natural.values())), why=WHY, lock_by=la.c.id
@@ -448,7 +448,13 @@ def _post_totals(
         AccountKind.MVNO_REVENUE,
         {str(m): (m, None, None) for m in {line.mvno_id for line in lines.values()}},
     )
+    revenue_of = {m: revenue[str(m)]["id"] for m in {line.mvno_id for line in lines.values()}}
     taken: dict[str, int] = defaultdict(int)
+    # Wholesale cost per (MVNO, host, period), summed first by the identity of the lines'
+    # MVNO and host ids (shared by all their lines, read once each): an int hashes in C, a
+    # pair of UUIDs in Python, once per line.
+    costs: dict[tuple[int, int, str], int] = defaultdict(int)
+    cost_key: dict[tuple[int, int, str], tuple[uuid.UUID, uuid.UUID, str]] = {}
     charged = unpaid_total = 0
     now = clock.now()
     for msisdn, period, records, voice_s, sms, data_kb, data_over, charge, wholesale in totals:
@@ -459,14 +465,14 @@ def _post_totals(
         due = to_fen(after) - to_fen(before)
         account = prepaid[msisdn]
         if due >= 0:
-            available = ledger.balance(account).available - taken[msisdn]
+            available = ledger.available(account) - taken[msisdn]
             pay = min(due, available)
             owed = due - pay
             taken[msisdn] += pay
             posting.moves.append(
                 ledger.Move(
                     account["id"],
-                    revenue[str(line.mvno_id)]["id"],
+                    revenue_of[line.mvno_id],
                     pay,
                     TransferCode.USAGE_ADJUST if replace else TransferCode.USAGE,
                     reference,
@@ -485,7 +491,7 @@ def _post_totals(
             if back - forgiven:
                 posting.moves.append(
                     ledger.Move(
-                        revenue[str(line.mvno_id)]["id"],
+                        revenue_of[line.mvno_id],
                         account["id"],
                         back - forgiven,
                         TransferCode.USAGE_ADJUST,
@@ -498,7 +504,10 @@ def _post_totals(
         unpaid_total += owed
         w_before = row["wholesale_exact"] if row else 0
         w_after = int(wholesale) if replace else w_before + int(wholesale)
-        posting.costs[(line.mvno_id, line.host_id, period)] += w_after - w_before
+        key = (id(line.mvno_id), id(line.host_id), period)
+        if key not in cost_key:
+            cost_key[key] = (line.mvno_id, line.host_id, period)
+        costs[key] += w_after - w_before
         used = {
             "voice_used_s": int(voice_s),
             "sms_used": int(sms),
@@ -541,6 +550,8 @@ def _post_totals(
                     "updated_at": now,
                 }
             )
+    for key, cost in costs.items():
+        posting.costs[cost_key[key]] += cost
     return posting, charged, unpaid_total
 
 
