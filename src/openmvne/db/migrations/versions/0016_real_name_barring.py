@@ -54,11 +54,19 @@ _span = sa.table(
 
 
 def _barrings(bind: sa.Connection) -> list[dict[str, Any]]:
-    """Every barring the audit trail shows ended, and one open span per line barred now."""
+    """Every barring the audit trail shows ended, and one open span per line barred now.
+    Only the moves into or out of the barring are read (the database picks them out of the
+    JSON), streamed: a trail of tens of millions of lifecycle moves never sits in memory."""
+    to, from_ = _audit.c.data["to"].as_string(), _audit.c.data["from"].as_string()
     moves = bind.execute(
         sa.select(_audit.c.object_id, _audit.c.at, _audit.c.data)
-        .where(_audit.c.object_type == "subscription", _audit.c.action.like("line.%"))
+        .where(
+            _audit.c.object_type == "subscription",
+            _audit.c.action.like("line.%"),
+            sa.or_(to == BARRED, from_ == BARRED),
+        )
         .order_by(_audit.c.object_id, _audit.c.at, _audit.c.id)
+        .execution_options(yield_per=10_000)
     )
     spans: list[dict[str, Any]] = []
     since: dict[uuid.UUID, datetime] = {}
