@@ -1,5 +1,6 @@
 """Bulk writes inside the caller's transaction. Inserts: COPY on PostgreSQL (about 8x faster
-than batched INSERTs for a million rows), one prepared INSERT run over all rows on SQLite.
+than batched INSERTs for a million rows; binary, where every column has a binary form here),
+one prepared INSERT run over all rows on SQLite.
 Updates by key: one UPDATE joined to the rows as arrays on PostgreSQL, one prepared UPDATE run
 over all rows on SQLite. Values are converted by each column's own type, once per value,
 without the per-row statement machinery of `conn.execute(insert(table), rows)`."""
