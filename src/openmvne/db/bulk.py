@@ -70,14 +70,14 @@ _BINARY = {
     "BYTEA": "bytea",
     "JSON": "text",
 }
-_binary_cache: dict[tuple[str, tuple[str, ...]], list[str] | None] = {}
+_binary_cache: dict[tuple[Table, tuple[str, ...]], list[str] | None] = {}
 
 
 def binary_types(conn: Connection, table: Table, columns: Sequence[str]) -> list[str] | None:
     """The types to COPY these columns in binary, or None when one has no binary form here
     (then COPY goes as text). Binary COPY is about 5x cheaper for the client than text: no
     value is formatted as text and escaped (50,000 rows of 18 columns: 0.5 s -> 0.1 s)."""
-    key = (table.name, tuple(columns))
+    key = (table, tuple(columns))  # the Table itself: two tables may share a name
     if key not in _binary_cache:
         names = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
         found = [_BINARY.get(n.split("(")[0]) for n in names]

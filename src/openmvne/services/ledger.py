@@ -82,7 +82,12 @@ _DEBIT_PENDING = (
 def natural_key(
     kind: AccountKind, mvno_id: uuid.UUID | None, owner_id: uuid.UUID | None, msisdn: str | None
 ) -> str:
-    return f"{kind.value}:{mvno_id or '-'}:{owner_id or '-'}:{msisdn or '-'}"
+    return _holder(kind, mvno_id, owner_id) + (msisdn or "-")
+
+
+def _holder(kind: AccountKind, mvno_id: uuid.UUID | None, owner_id: uuid.UUID | None) -> str:
+    """A natural key up to its number."""
+    return f"{kind.value}:{mvno_id or '-'}:{owner_id or '-'}:"
 
 
 def natural_keys(
@@ -95,7 +100,7 @@ def natural_keys(
     for mvno_id, owner_id, msisdn in holders:
         head = heads.get((mvno_id, owner_id))
         if head is None:
-            head = heads[(mvno_id, owner_id)] = f"{kind.value}:{mvno_id or '-'}:{owner_id or '-'}:"
+            head = heads[(mvno_id, owner_id)] = _holder(kind, mvno_id, owner_id)
         out.append(head + (msisdn or "-"))
     return out
 
@@ -157,11 +162,6 @@ def open_account(
         },
         ["natural_key"],
     )
-
-
-def available(row: dict[str, Any]) -> int:
-    """`balance(row).available` without making a Balance (rating asks once per line)."""
-    return int(row["credits_posted"] - row["debits_posted"] - row["debits_pending"])
 
 
 def balance(row: dict[str, Any]) -> Balance:

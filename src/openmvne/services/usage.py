@@ -450,11 +450,6 @@ def _post_totals(
     )
     revenue_of = {m: revenue[str(m)]["id"] for m in {line.mvno_id for line in lines.values()}}
     taken: dict[str, int] = defaultdict(int)
-    # Wholesale cost per (MVNO, host, period), summed first by the identity of the lines'
-    # MVNO and host ids (shared by all their lines, read once each): an int hashes in C, a
-    # pair of UUIDs in Python, once per line.
-    costs: dict[tuple[int, int, str], int] = defaultdict(int)
-    cost_key: dict[tuple[int, int, str], tuple[uuid.UUID, uuid.UUID, str]] = {}
     charged = unpaid_total = 0
     now = clock.now()
     for msisdn, period, records, voice_s, sms, data_kb, data_over, charge, wholesale in totals:
@@ -465,7 +460,7 @@ def _post_totals(
         due = to_fen(after) - to_fen(before)
         account = prepaid[msisdn]
         if due >= 0:
-            available = ledger.available(account) - taken[msisdn]
+            available = ledger.balance(account).available - taken[msisdn]
             pay = min(due, available)
             owed = due - pay
             taken[msisdn] += pay
@@ -504,10 +499,7 @@ def _post_totals(
         unpaid_total += owed
         w_before = row["wholesale_exact"] if row else 0
         w_after = int(wholesale) if replace else w_before + int(wholesale)
-        key = (id(line.mvno_id), id(line.host_id), period)
-        if key not in cost_key:
-            cost_key[key] = (line.mvno_id, line.host_id, period)
-        costs[key] += w_after - w_before
+        posting.costs[(line.mvno_id, line.host_id, period)] += w_after - w_before
         used = {
             "voice_used_s": int(voice_s),
             "sms_used": int(sms),
@@ -550,8 +542,6 @@ def _post_totals(
                     "updated_at": now,
                 }
             )
-    for key, cost in costs.items():
-        posting.costs[cost_key[key]] += cost
     return posting, charged, unpaid_total
 
 
