@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, event, func, select, update
 
 from openmvne import clock
 from openmvne.db import locks
@@ -23,7 +23,8 @@ from openmvne.domain.catalog import OfferKind
 from openmvne.domain.ledger import AccountKind, TransferCode
 from openmvne.domain.rating import SCALE
 from openmvne.errors import Conflict, DomainError, NotFound
-from openmvne.services import catalog, charging, ledger, money, subscriber_orders, usage
+from openmvne.services import catalog, charging, ledger, lifecycle, money, subscriber_orders, usage
+from openmvne.services.charging_batch import Ask, LinesSeen
 from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers
 from tests.usage_files import write_csv
@@ -353,6 +354,101 @@ def test_batches_of_two_processes_race_for_the_same_sessions(
             unscoped(select(t.charging_session.c.state), "test")
         ).scalars().all()  # fmt: skip
     assert sessions == ["closed"] * 30
+
+
+def _reads_under_locks(db: Database, run: Callable[[], Any]) -> list[str]:
+    """The line locks and session reads `run`'s batches send, in order."""
+    sent: list[str] = []
+
+    def look(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "pg_advisory_xact_lock" in statement:
+            sent.append("lock")
+        elif "FROM charging_session" in statement and "session_key" in statement:
+            sent.append("sessions")
+
+    event.listen(db.engine, "before_cursor_execute", look)
+    try:
+        run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", look)
+    return sent
+
+
+def test_a_batch_on_lines_it_has_seen_locks_them_and_reads_once(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """On PostgreSQL a batch reads its sessions under its lines' locks. Lines this process's
+    batches have seen are locked first and read once; a request never seen is read first
+    to learn its line, then again under the lock."""
+    _postgres_only(db)
+    db.combiners.pop("charging-lines", None)  # as a process that has seen nothing yet
+    network = sw.w.actor["hostAdmin"]
+    plan = sw.plan  # type: ignore[attr-defined]
+
+    def start(key: str) -> Any:
+        return charging.initial(
+            db, network, session_key=key, msisdn=plan, kind="voice", requested=60
+        )
+
+    with clock.frozen(NOW):
+        assert _reads_under_locks(db, lambda: start("seen-1")) == ["sessions", "lock", "sessions"]
+        assert _reads_under_locks(
+            db, lambda: charging.terminate(db, network, session_key="seen-1", number=1, used=30)
+        ) == ["lock", "sessions"]
+        assert _reads_under_locks(db, lambda: start("seen-2")) == ["lock", "sessions"]
+        ended = charging.terminate(db, network, session_key="seen-2", number=1, used=30)
+    assert ended["resultCode"] == charging.SUCCESS
+
+
+def test_a_session_another_process_opened_on_a_line_this_one_did_not_lock(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """Another process opened session "dup" on one line; this process, which knows the
+    other line's number only, gets an initial request for "dup" on that other number. Its
+    read under the lock finds the session on a line it did not lock: it runs the batch again,
+    locking both, and answers from the session as it is."""
+    _postgres_only(db)
+    db.combiners.pop("charging-lines", None)  # as a process that has seen nothing yet
+    network = sw.w.actor["hostAdmin"]
+    plan, payg = sw.plan, sw.payg  # type: ignore[attr-defined]
+    other = Database(db.url)
+    with clock.frozen(NOW):
+        charging.run_batch(db, [charging.initial_ask(network, "mine", plan, "voice", 60, "mo")])
+        charging.run_batch(
+            other,
+            [charging.initial_ask(network, "dup", payg, "voice", 60, "mo")],
+        )
+        [answer] = charging.run_batch(
+            db,
+            [charging.initial_ask(network, "dup", plan, "voice", 60, "mo")],
+        )
+        [again] = charging.run_batch(
+            db,
+            [charging.initial_ask(network, "dup", payg, "voice", 60, "mo")],
+        )
+    other.dispose()
+    assert isinstance(answer, DomainError)
+    assert answer.code == "request_number_reused"
+    assert isinstance(again, dict)
+    assert again["replayed"] is True
+    assert again["resultCode"] == charging.SUCCESS
+
+
+def test_lines_seen_expects_the_lines_it_was_told_and_knows_when_it_does_not_know() -> None:
+    seen = LinesSeen()
+    line, other_line = uuid.uuid4(), uuid.uuid4()
+    start = Ask(lifecycle.SYSTEM, "k", 0, "", msisdn="17012345678", kind="voice")
+    end = Ask(lifecycle.SYSTEM, "k", 1, "", final=True)
+    assert seen.lines([start]) is None  # a number never seen
+    seen.remember_numbers({"17012345678": line, "17087654321": None})
+    assert seen.lines([start]) == {line}
+    assert seen.lines([end]) is None  # a session never seen
+    seen.remember_sessions(
+        [{"session_key": "k", "subscription_id": other_line, "msisdn": "17087654321"}]
+    )
+    # The session's line, and its number's live line (none: the number left the line).
+    assert seen.lines([end]) == {other_line}
+    assert seen.lines([start, end]) == {line, other_line}
 
 
 # Online charging adds to a line's usage row as it answers; batch rating writes the row's new

@@ -39,6 +39,7 @@ from openmvne.services.charging_batch import (
     VALIDITY,
     Ask,
     Batch,
+    LinesSeen,
     check_units,
 )
 
@@ -84,7 +85,10 @@ def step_ask(
 
 
 def run_batch(db: Database, asks: Sequence[Ask]) -> list[Answer | BaseException]:
-    return run_retrying(db, lambda conn: Batch(conn, list(asks), clock.now()).run())
+    seen: LinesSeen | None = db.combiners.get("charging-lines")
+    if seen is None:  # what this process's batches saw, for the next ones (LinesSeen)
+        seen = db.combiners.setdefault("charging-lines", LinesSeen())
+    return run_retrying(db, lambda conn: Batch(conn, list(asks), clock.now(), seen).run())
 
 
 def _desk(db: Database) -> Combiner[Ask, Answer]:

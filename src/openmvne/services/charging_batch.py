@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -148,11 +149,56 @@ class _Hold:
     resolved: bool
 
 
+class LinesSeen:
+    """The line each session and each number was on when this process's batches last read
+    them: on PostgreSQL, the lines a batch locks before its one read (`_read_under_locks`).
+    Only a guess, checked by that read: a session never changes line, but a number does
+    (cancelled, recycled), and another process may open a session this one has not seen.
+    Forgets everything at LIMIT entries, and then reads first again for a while."""
+
+    LIMIT = 50_000  # entries of each kind: about 25 MB at most (measured)
+
+    def __init__(self) -> None:
+        self.session_on: dict[str, tuple[uuid.UUID, str]] = {}  # key -> (line, number)
+        self.number_on: dict[str, uuid.UUID | None] = {}  # None: no live line
+
+    def lines(self, asks: list[Ask]) -> set[uuid.UUID] | None:
+        """The lines the batch's requests are expected on; None if one was never seen."""
+        expected: set[uuid.UUID] = set()
+        for ask in asks:
+            session = self.session_on.get(ask.session_key)
+            if session is None and ask.number != 0:
+                return None
+            numbers = [ask.msisdn] if ask.number == 0 else []
+            if session is not None:
+                expected.add(session[0])
+                numbers.append(session[1])
+            for msisdn in numbers:
+                if msisdn not in self.number_on:
+                    return None
+                line_id = self.number_on[msisdn]
+                if line_id is not None:
+                    expected.add(line_id)
+        return expected
+
+    def remember_sessions(self, sessions: Iterable[dict[str, Any]]) -> None:
+        if len(self.session_on) > self.LIMIT:
+            self.session_on.clear()
+        for s in sessions:
+            self.session_on[s["session_key"]] = (s["subscription_id"], s["msisdn"])
+
+    def remember_numbers(self, lines: dict[str, uuid.UUID | None]) -> None:
+        if len(self.number_on) > self.LIMIT:
+            self.number_on.clear()
+        self.number_on.update(lines)
+
+
 @dataclass
 class Batch:
     conn: Connection
     asks: list[Ask]
     now: datetime
+    seen: LinesSeen = field(default_factory=LinesSeen)
     batch_id: uuid.UUID = field(default_factory=ids.new_id)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     lines: dict[uuid.UUID, usage_terms.Line] = field(default_factory=dict)
@@ -183,18 +229,12 @@ class Batch:
     # reading ------------------------------------------------------------------------------
 
     def run(self) -> list[dict[str, Any] | BaseException]:
-        self._read_sessions()
-        self._read_lines()
-        locks.lock(self.conn, *(f"line:{line_id}" for line_id in self.lines))
-        if self.conn.dialect.name == "postgresql":
-            # Again under the locks: what another process did to these lines (its batch, a
-            # lifecycle change) has committed. On SQLite the write transaction was the lock.
-            locked = set(self.lines)
-            self.lines, self.line_of = {}, {}
+        postgres = self.conn.dialect.name == "postgresql"
+        if postgres:
+            self._read_under_locks()
+        else:  # the write transaction is the lock
             self._read_sessions()
             self._read_lines()
-            if not set(self.lines) <= locked:
-                raise Raced  # a session opened meanwhile on a line not locked here
         # The lines' accounts before their usage: a rating batch holds them until it commits
         # the usage rows it rewrote (services/usage.py), so the terms read next are its own.
         self._lock_accounts()
@@ -209,14 +249,38 @@ class Batch:
             except DomainError as exc:  # this request alone: nothing of it was changed
                 outcomes.append(exc)
         self._write()
+        if postgres:
+            self.seen.remember_sessions(self.new_sessions)
         return outcomes
+
+    def _read_under_locks(self) -> None:
+        """The sessions and lines, read once the lines are locked: what another process did
+        to them (its batch, a lifecycle change) has committed. The lines to lock are those
+        the requests were on when this process last saw them; a batch with a request never
+        seen reads first to learn them. If the read under the locks finds a line not
+        locked (a session opened meanwhile by another process, a number on a new line), the
+        batch runs again, knowing it now."""
+        expected = self.seen.lines(self.asks)
+        if expected is None:
+            self._read_sessions()
+            self._read_lines()
+            expected = set(self.lines)
+            self.lines, self.line_of = {}, {}
+        locks.lock(self.conn, *(f"line:{line_id}" for line_id in expected))
+        self._read_sessions()
+        numbers = self._read_lines()
+        self.seen.remember_sessions(self.sessions.values())
+        self.seen.remember_numbers({m: self.line_of.get(m) for m in numbers})
+        if not set(self.lines) <= expected:
+            raise Raced
 
     def _read_sessions(self) -> None:
         keys = sorted({a.session_key for a in self.asks})
         rows = self.conn.execute(_SESSIONS, {"keys": keys})
         self.sessions = {r["session_key"]: dict(r) for r in rows.mappings()}
 
-    def _read_lines(self) -> None:
+    def _read_lines(self) -> set[str]:
+        """The live line of each number the batch names; the numbers."""
         wanted = {a.msisdn for a in self.asks if a.number == 0}
         wanted |= {s["msisdn"] for s in self.sessions.values()}
         found, _ = usage_terms.lines_for(self.conn, sorted(wanted))
@@ -240,6 +304,7 @@ class Batch:
                 self.lines[r.id] = usage_terms.Line(
                     r.id, r.msisdn, r.mvno_id, r.host_id, r.offering_id, r.state
                 )
+        return wanted
 
     def _read_requests(self) -> None:
         session_ids = sorted(s["id"] for s in self.sessions.values())
