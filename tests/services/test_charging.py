@@ -451,6 +451,22 @@ def test_lines_seen_expects_the_lines_it_was_told_and_knows_when_it_does_not_kno
     assert seen.lines([start, end]) == {line, other_line}
 
 
+def test_lines_seen_stays_bounded() -> None:
+    """Past LIMIT entries it forgets what it knew (batches then read first again) rather
+    than grow with every session a process has answered."""
+    seen = LinesSeen()
+    seen.LIMIT = 3
+    for n in range(5):
+        line = uuid.uuid4()
+        seen.remember_sessions([{"session_key": f"k{n}", "subscription_id": line, "msisdn": "m"}])
+        seen.remember_numbers({f"m{n}": line})
+        assert len(seen.session_on) <= 4
+        assert len(seen.number_on) <= 4
+    assert "k0" not in seen.session_on
+    assert "m0" not in seen.number_on
+    assert "k4" in seen.session_on
+
+
 # Online charging adds to a line's usage row as it answers; batch rating writes the row's new
 # totals. Each must read the row only once the other's batch on that line has committed: both
 # take the line's prepaid account first (on SQLite the write transaction is the lock).
