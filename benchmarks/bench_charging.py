@@ -3,7 +3,8 @@ by wrk (32 connections, on the same 2 cores), against the baseline of the bare
 insert-one-row endpoint (benchmarks/bare_app.py) in the same run. 1,000 lines with money
 (bulk-made as in bench_usage). SQLite always (one server process: one writer); PostgreSQL too,
 with one and with two server processes, when OPENMVNE_BENCH_POSTGRES_URL names an empty
-database (made anew for each)."""
+database (made anew for each). Then, on each database, the batches alone, without HTTP: how
+fast the charging engine answers, apart from the web stack that shares its cores."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Any
 SECONDS = 10
 IN_FLIGHT = 32
 LINES = 1_000
+BATCH = 16  # requests per batch without HTTP: about what 32 requests in flight make
+BATCHES = 300
 
 
 def _world(url: str) -> tuple[str, list[str]]:
@@ -193,15 +196,60 @@ def _check(url: str, acknowledged: int) -> str:
     return f"{closed:,} sessions closed for {acknowledged:,} acknowledged, each charged once"
 
 
+def _batches(label: str, url: str) -> None:
+    """On a fresh world, BATCHES rounds in this process: a batch of BATCH initial requests
+    (each on its own line), then a batch of their terminations; every answer a success."""
+    import time
+
+    from openmvne.db.engine import Database
+    from openmvne.services import charging, users
+
+    token, lines = _world(url)
+    db = Database(url)
+    network = users.actor_from_token(db, token)
+
+    def round_trip(n: int) -> None:
+        keys = [f"in-process-{n}-{i}" for i in range(BATCH)]
+        numbers = [lines[(n * BATCH + i) % len(lines)] for i in range(BATCH)]
+        started = charging.run_batch(
+            db,
+            [
+                charging.initial_ask(network, k, m, "voice", 120, "mo")
+                for k, m in zip(keys, numbers, strict=True)
+            ],
+        )
+        ended = charging.run_batch(
+            db, [charging.step_ask(network, k, 1, 61, 0, final=True) for k in keys]
+        )
+        for answer in (*started, *ended):
+            if not isinstance(answer, dict) or answer["resultCode"] != charging.SUCCESS:
+                raise RuntimeError(f"charging batch: {answer}")
+
+    for n in range(10):  # warm-up: statement caches, connections
+        round_trip(n)
+    began = time.perf_counter()
+    for n in range(10, 10 + BATCHES):
+        round_trip(n)
+    elapsed = time.perf_counter() - began
+    db.dispose()
+    print(
+        f"[{label}, no HTTP] batches of {BATCH} requests, initial then terminate: "
+        f"{elapsed / BATCHES / 2 * 1000:.1f} ms per batch, {BATCHES * BATCH / elapsed:,.0f} "
+        "pairs/s"
+    )
+
+
 def run() -> None:
     if shutil.which("wrk") is None:
         print("bench_charging needs wrk (apt-get install wrk): skipped")
         return
     with tempfile.TemporaryDirectory() as tmp:
         _measure("SQLite", f"sqlite:///{Path(tmp) / 'charging.db'}")
+        _batches("SQLite", f"sqlite:///{Path(tmp) / 'batches.db'}")
     pg = os.environ.get("OPENMVNE_BENCH_POSTGRES_URL")
     if pg:
         # One server process, then two (`mvne serve --workers 2`, one per core, as the docs
         # advise on PostgreSQL); the bare endpoint with as many.
         for workers in (1, 2):
             _measure("PostgreSQL", pg, workers)
+        _batches("PostgreSQL", pg)
