@@ -414,17 +414,12 @@ def test_a_session_another_process_opened_on_a_line_this_one_did_not_lock(
     other = Database(db.url)
     with clock.frozen(NOW):
         charging.run_batch(db, [charging.initial_ask(network, "mine", plan, "voice", 60, "mo")])
-        charging.run_batch(
-            other,
-            [charging.initial_ask(network, "dup", payg, "voice", 60, "mo")],
-        )
+        charging.run_batch(other, [charging.initial_ask(network, "dup", payg, "voice", 60, "mo")])
         [answer] = charging.run_batch(
-            db,
-            [charging.initial_ask(network, "dup", plan, "voice", 60, "mo")],
+            db, [charging.initial_ask(network, "dup", plan, "voice", 60, "mo")]
         )
         [again] = charging.run_batch(
-            db,
-            [charging.initial_ask(network, "dup", payg, "voice", 60, "mo")],
+            db, [charging.initial_ask(network, "dup", payg, "voice", 60, "mo")]
         )
     other.dispose()
     assert isinstance(answer, DomainError)
