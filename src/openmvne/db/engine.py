@@ -97,8 +97,9 @@ class Database:
         # SQLite has one writer at a time. Queueing this process's writers here, instead of
         # in SQLite's busy handler (which sleeps and retries), keeps throughput up.
         self._sqlite_writer = threading.Lock() if self.dialect == "sqlite" else None
-        # Group-commit desks of this database (db/combiner.py), by use: they live and die
-        # with it.
+        # Group-commit desks of this database (db/combiner.py), by use, and what their
+        # batches remember between them (services/charging_batch.py's LinesSeen): they live
+        # and die with it.
         self.combiners: dict[str, Any] = {}
 
     @property

@@ -85,9 +85,8 @@ def step_ask(
 
 
 def run_batch(db: Database, asks: Sequence[Ask]) -> list[Answer | BaseException]:
-    seen: LinesSeen | None = db.combiners.get("charging-lines")
-    if seen is None:  # what this process's batches saw, for the next ones (LinesSeen)
-        seen = db.combiners.setdefault("charging-lines", LinesSeen())
+    # What this process's batches saw, for the next ones; setdefault keeps the first made.
+    seen: LinesSeen = db.combiners.setdefault("charging-lines", LinesSeen())
     return run_retrying(db, lambda conn: Batch(conn, list(asks), clock.now(), seen).run())
 
 

@@ -198,7 +198,7 @@ class Batch:
     conn: Connection
     asks: list[Ask]
     now: datetime
-    seen: LinesSeen = field(default_factory=LinesSeen)
+    seen: LinesSeen  # the process's, shared by its batches (charging.run_batch)
     batch_id: uuid.UUID = field(default_factory=ids.new_id)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     lines: dict[uuid.UUID, usage_terms.Line] = field(default_factory=dict)
