@@ -51,6 +51,10 @@ def test_rated_usage_and_consumption(
     assert [i["@type"] for i in items] == ["Usage"] * 3
     assert items[0]["ratedProductUsage"][0]["units"] == 180  # 125 s in started minutes
     assert items[0]["ratedProductUsage"][0]["inAllowance"] == 180  # the plan has 100 minutes
+    # Integers in the JSON too ("180", never "180.0"), whichever way the record was rated.
+    rating = items[0]["ratedProductUsage"][0]
+    numbers = [rating[k] for k in ("units", "inAllowance", "overage")]
+    assert [type(n) for n in [*numbers, rating["taxIncludedRatingAmount"]["value"]]] == [int] * 4
     for outsider in ("mvno2Admin", "partnerAdmin", "outletClerk"):
         assert http.get(url, headers=auth_header(sw.w, outsider)).status_code == 404
 

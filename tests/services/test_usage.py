@@ -172,6 +172,53 @@ def test_a_batch_over_two_months_rates_each_and_keeps_each_in_its_own_file(
         assert all(r["charge_exact"] == 120 * 10_000_000 * 1024 for r in rated)  # 2 min, 0.10 CNY
 
 
+RATING_COLUMNS = ("units", "in_allowance", "overage", "billed_overage", "charge_exact")
+
+
+@pytest.mark.parametrize("periods", [1, 2])
+def test_rated_records_keep_their_units_and_exact_charges_as_integers(
+    db: Database, sw: SubscribersWorld, tmp_path: Path, periods: int
+) -> None:
+    """The lake holds each record's units and exact charge as 64-bit integers, as the ledger
+    has them: a floating-point column rounds an exact charge above 2**53. Files an earlier
+    version wrote with DOUBLE columns still read as integers. One period is written straight
+    from the rating statement, two through a table: both paths."""
+    a, _, _ = lines(sw)
+    rows = data(a, 0, 3, NOW - timedelta(days=2), mb=1)
+    if periods == 2:
+        rows += data(a, 10, 1, datetime(2026, 12, 2, 1, 0, tzinfo=UTC), mb=1)
+    with clock.frozen(datetime(2026, 12, 3, tzinfo=UTC)):
+        done = usage.rate_files(db, [write_csv(tmp_path / "u.csv", rows)], lake=tmp_path / "lake")
+    assert len(done.files) == periods
+    november = next(f for f in done.files if "period=2026-11" in f)
+    schema = pq.read_schema(november)
+    assert {name: str(schema.field(name).type) for name in RATING_COLUMNS} == dict.fromkeys(
+        RATING_COLUMNS, "int64"
+    )
+    scope = sw.w.actor["mvnoAdmin"].scope
+
+    def values() -> list[tuple[Any, ...]]:
+        return [
+            tuple(r[c] for c in RATING_COLUMNS)
+            for r in usage.rated_records(db, scope, a, "2026-11")
+        ]
+
+    rated = values()
+    assert rated == [(1024, 0, 1024, 1024, 1024 * 10_000_000 * 60)] * 3  # 1 MB at 0.10 CNY
+    assert all(type(v) is int for row in rated for v in row)
+    old = pq.read_table(november)
+    for name in RATING_COLUMNS[1:]:
+        at_ = old.schema.get_field_index(name)
+        old = old.set_column(at_, name, old.column(name).cast(pa.float64()))
+    pq.write_table(old, november)
+    assert values() == rated
+    assert all(type(v) is int for row in values() for v in row)
+    daily = usage.daily(db, scope, a, "2026-11")
+    assert [(d["units"], d["overage"], d["chargeMicroFen"]) for d in daily] == [
+        (3 * 1024, 3 * 1024, 3 * 1024 * 10_000_000 * 60 // 61_440)
+    ]
+
+
 def test_a_batch_runs_without_the_cycle_collector_and_gives_it_back(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:

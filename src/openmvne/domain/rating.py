@@ -270,11 +270,13 @@ WITH {_UNITS}, tagged AS (
     ON o.msisdn = u.msisdn AND o.period = u.period AND o.type = u.type
 ), running AS (
   -- What came before this record in the period. Allowance used before it and overage
-  -- before it both follow from the running total of units.
+  -- before it both follow from the running total of units. A sum is a 128-bit HUGEINT,
+  -- which Parquet has not: cast back, or every rated record's units after it would be
+  -- written to the lake as floating point.
   SELECT *,
-    SUM(units) OVER (PARTITION BY msisdn, period, type
-                     ORDER BY start_time, node_id, seq ROWS UNBOUNDED PRECEDING) - units
-      AS units_before
+    CAST(SUM(units) OVER (PARTITION BY msisdn, period, type
+                          ORDER BY start_time, node_id, seq ROWS UNBOUNDED PRECEDING)
+         AS BIGINT) - units AS units_before
   FROM tagged WHERE ordered
   UNION ALL
   SELECT *, 0 AS units_before FROM tagged WHERE NOT ordered

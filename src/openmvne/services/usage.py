@@ -1189,6 +1189,14 @@ def _unchanged(total: tuple[Any, ...], row: dict[str, Any] | None) -> bool:
 # line's opening on (rating refuses older ones), so a recycled number's earlier holder's
 # records stay theirs.
 _LINE_RECORDS = "msisdn = $m AND start_time >= $since"
+# Files written before the engine cast its running sum back to BIGINT hold these as DOUBLE.
+_AS_WRITTEN_NOW = ", ".join(f"CAST({name} AS BIGINT) AS {name}" for name in ("overage", *RATING))
+
+
+def _rated_files(files: list[str]) -> str:
+    """A relation of rated-record files, their rating columns integers whenever written."""
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"SELECT * REPLACE ({_AS_WRITTEN_NOW}) FROM read_parquet([{listed}])"  # noqa: S608  # our files
 
 
 def _line_records_params(line: usage_terms.Line) -> dict[str, Any]:
@@ -1220,9 +1228,8 @@ def rated_records(
     if files:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         rows = con.execute(
-            f"SELECT * FROM read_parquet([{listed}]) WHERE {_LINE_RECORDS} "  # noqa: S608  # our files
+            f"SELECT * FROM ({_rated_files(files)}) WHERE {_LINE_RECORDS} "  # noqa: S608  # our files
             f"ORDER BY start_time, node_id, seq LIMIT {int(limit)}",
             _line_records_params(line),
         )
@@ -1315,8 +1322,7 @@ def daily(
     con.register("online", pa.Table.from_pylist(online, schema=ONLINE_RATED_SCHEMA))
     sources = ["SELECT * FROM online"]
     if files:
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        sources.append(f"SELECT * FROM read_parquet([{listed}]) WHERE {_LINE_RECORDS}")  # noqa: S608  # our files
+        sources.append(f"SELECT * FROM ({_rated_files(files)}) WHERE {_LINE_RECORDS}")  # noqa: S608  # our files
     day = "strftime(CAST(start_time AS TIMESTAMP) + INTERVAL 8 HOUR, '%Y-%m-%d')"
     sums = "count(*), sum(units), sum(billed_overage), CAST(sum(charge_exact) AS HUGEINT)"
     records = " UNION ALL BY NAME ".join(sources)
