@@ -21,9 +21,21 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.catalog import OfferKind
 from openmvne.domain.ledger import AccountKind, TransferCode
+from openmvne.domain.numbers import HostNetwork
+from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.rating import SCALE
 from openmvne.errors import Conflict, DomainError, NotFound
-from openmvne.services import catalog, charging, ledger, lifecycle, money, subscriber_orders, usage
+from openmvne.services import (
+    catalog,
+    charging,
+    ledger,
+    lifecycle,
+    money,
+    parties,
+    subscriber_orders,
+    usage,
+    users,
+)
 from openmvne.services.charging_batch import Ask, LinesSeen
 from tests.batches import race
 from tests.subscribers_world import SubscribersWorld, build_subscribers
@@ -226,6 +238,42 @@ def test_only_the_lines_network_charges_it(db: Database, sw: SubscribersWorld) -
                 db, sw.w.actor["hostAdmin"], session_key="n", msisdn="17199999999", kind="sms",
                 requested=1,
             )  # fmt: skip
+
+
+def test_another_networks_session_id_is_taken_and_nothing_more(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """Session ids are one namespace. A second host network that sends a session id the
+    first one opened learns only that it is taken: never the first one's stored answer (a
+    replay), nor, by a different refusal, whether its request matched the first one's."""
+    op = sw.w.op
+    mobile = parties.create_organisation(
+        db, op, kind=OrgKind.HOST_NETWORK, name="中国移动", network_code=HostNetwork.MOBILE
+    )["id"]
+    users.add_user(
+        db, op, username="mobileAdmin", party_id=mobile, roles=frozenset({Role.HOST_ADMIN}),
+        password=None,
+    )  # fmt: skip
+    other = users.actor_from_token(db, users.create_token(db, op, "mobileAdmin"))
+    line = sw.payg  # type: ignore[attr-defined]
+    ask = {"session_key": "s-1", "msisdn": line, "kind": "voice", "requested": 300}
+    with clock.frozen(NOW):
+        opened = charging.initial(db, sw.w.actor["hostAdmin"], **ask)
+        assert opened["resultCode"] == charging.SUCCESS
+        refusals = []
+        for request in (ask, {**ask, "requested": 60}, {**ask, "msisdn": "13800000000"}):
+            with pytest.raises(DomainError) as refused:
+                charging.initial(db, other, **request)
+            refusals.append((type(refused.value).__name__, refused.value.code))
+        assert refusals == [("Conflict", "session_exists")] * 3
+        with pytest.raises(NotFound):
+            charging.terminate(db, other, session_key="s-1", number=1, used=10)
+        # The first network's session is untouched: its own retry replays, it closes.
+        assert charging.initial(db, sw.w.actor["hostAdmin"], **ask)["replayed"] is True
+        closed = charging.terminate(
+            db, sw.w.actor["hostAdmin"], session_key="s-1", number=1, used=10
+        )
+        assert closed["replayed"] is False
 
 
 def _script(payg: str, plan: str, p: str, network: Any) -> list[Any]:

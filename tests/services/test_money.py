@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
+from openmvne import ids
 from openmvne.db.engine import Database
 from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import idempotency, money, recharges
@@ -345,6 +346,24 @@ def _ask(mw: MoneyWorld, key: str, order: str, fen: int, msisdn: str | None = No
         idempotency.request_hash("recharge", request),
         None,
     )
+
+
+def test_the_longest_order_number_recharges_beside_others_in_one_batch(
+    mw: MoneyWorld, db: Database
+) -> None:
+    """A 64-character order number (the longest allowed) names the transfers it moved: the
+    reference, with the outlet, fits its column, so the batch it shares commits whole (a
+    longer reference failed the whole batch on PostgreSQL, which checks lengths)."""
+    longest = "L" * 64
+    out = recharges.run_batch(db, [_ask(mw, "k1", longest, 1000), _ask(mw, "k2", "short", 2000)])
+    assert [isinstance(o, dict) for o in out] == [True, True]
+    clerk, admin = mw.nw.w.actor["outletClerk"], mw.nw.w.actor["mvnoAdmin"]
+    assert money.balance_of(db, admin, mw.line1)["balanceFen"] == 3000
+    outlet = ids.to_public("organization", clerk.party_id)
+    assert len(f"{outlet}:{longest}") <= 100
+    references = {t["reference"] for t in money.list_transfers(db, admin, {}, 0, 100)[0]}
+    assert {f"{outlet}:{longest}", f"{outlet}:short"} <= references
+    assert money.check(db) == []
 
 
 def test_one_batch_answers_each_recharge_as_if_alone(mw: MoneyWorld, db: Database) -> None:

@@ -417,7 +417,12 @@ class Batch:
         """CCR-Initial: open a session and reserve units."""
         existing = self.sessions.get(ask.session_key)
         if existing is not None:
-            replay = self._replayed(existing["id"], ask)
+            # Another network's session is never replayed to this one, nor told apart from
+            # this one's by its answer: the id is taken, that is all it learns.
+            foreign = (
+                ask.actor.scope.kind is ScopeKind.HOST and existing["host_id"] != ask.actor.party_id
+            )
+            replay = None if foreign else self._replayed(existing["id"], ask)
             if replay is None:
                 raise Conflict(
                     "this session is open already", code="session_exists", field="sessionId"

@@ -596,7 +596,10 @@ class _Batch:
         debits: dict[uuid.UUID, int] = {}
         credits: dict[uuid.UUID, int] = {}
         for ask, plan in done:
-            reference = f"{plan.outlet['id']}:{ask.channel_order_number}"
+            # The outlet's public id (30 characters), not its UUID (36): with the longest
+            # order number (64) the reference still fits its column (100).
+            outlet = ids.to_public("organization", plan.outlet["id"])
+            reference = f"{outlet}:{ask.channel_order_number}"
             for n, (debit, credit, fen, code, party) in enumerate(plan.moves):
                 debit_id, credit_id = accounts[debit]["id"], accounts[credit]["id"]
                 debits[debit_id] = debits.get(debit_id, 0) + fen
