@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -100,6 +100,40 @@ def test_guessing_is_limited_and_audited(
     assert refused == 5
 
 
+def test_a_batch_worth_more_than_one_transfer_may_carry_is_sold(
+    http: httpx.Client, mw: MoneyWorld, backend: Backend
+) -> None:
+    """2,001 cards of 500 yuan are worth 100,050,000 fen, more than a transfer carries
+    (MAX_AMOUNT_FEN): the sale moves them in transfers of whole cards, each within the cap,
+    and the liability is the batch's whole value."""
+    mvno = auth_header(mw.nw.w, "mvnoAdmin")
+    made = http.post(
+        f"{V1}/voucherBatches",
+        headers=mvno,
+        json={
+            "faceValueFen": 50_000,
+            "count": 2_001,
+            "expiresOn": (clock.now().date() + timedelta(days=365)).isoformat(),
+        },
+    )
+    assert made.status_code == 201, made.text
+    batch = made.json()["id"]
+    p1 = ids.to_public("organization", mw.nw.w.org["p1"])
+    http.post(f"{V1}/voucherBatches/{batch}/distribute", headers=mvno, json={"channelId": p1})
+    sold = http.post(
+        f"{V1}/voucherBatches/{batch}/sell", headers={**mvno, "Idempotency-Key": "sell"}
+    )
+    assert sold.status_code == 200, sold.text
+    assert sold.json() == {"sold": 2_001}
+    lt = t.ledger_transfer
+    with backend.db.read() as conn:
+        amounts = conn.execute(
+            unscoped(select(lt.c.amount_fen).where(lt.c.code == "voucherSale"), "test")
+        ).scalars().all()  # fmt: skip
+    assert sorted(amounts) == [50_000, 100_000_000]
+    assert money.check(backend.db) == []
+
+
 def test_blocked_and_expired_vouchers(http: httpx.Client, mw: MoneyWorld) -> None:
     cards = _sold_batch(http, mw)
     mvno = auth_header(mw.nw.w, "mvnoAdmin")
@@ -128,6 +162,47 @@ def test_blocked_and_expired_vouchers(http: httpx.Client, mw: MoneyWorld) -> Non
             json={"msisdn": mw.line1, "pin": cards[2]["pin"]},
         )
     assert_problem(expired, 422, "voucher_expired")
+
+
+def test_a_voucher_expires_at_the_end_of_its_day_in_beijing(
+    http: httpx.Client, mw: MoneyWorld
+) -> None:
+    """Expiry dates are Beijing's calendar: a card that expires on 31 March is refused from
+    00:00 on 1 April in Beijing (16:00 UTC on the 31st), and a batch may not be made on 1
+    April Beijing time to expire that day."""
+    mvno = auth_header(mw.nw.w, "mvnoAdmin")
+    with clock.frozen(datetime(2027, 3, 20, 4, tzinfo=UTC)):
+        made = http.post(
+            f"{V1}/voucherBatches",
+            headers=mvno,
+            json={"faceValueFen": 5000, "count": 2, "expiresOn": "2027-03-31"},
+        )
+        assert made.status_code == 201, made.text
+        batch, cards = made.json()["id"], made.json()["vouchers"]
+        p1 = ids.to_public("organization", mw.nw.w.org["p1"])
+        http.post(f"{V1}/voucherBatches/{batch}/distribute", headers=mvno, json={"channelId": p1})
+        http.post(f"{V1}/voucherBatches/{batch}/sell", headers={**mvno, "Idempotency-Key": "s"})
+
+    def redeem(card: dict, at: datetime) -> httpx.Response:
+        with clock.frozen(at):
+            return http.post(
+                f"{V1}/vouchers/redeem",
+                headers={**mvno, "Idempotency-Key": card["serial"]},
+                json={"msisdn": mw.line1, "pin": card["pin"]},
+            )
+
+    last_minute = redeem(cards[0], datetime(2027, 3, 31, 15, 59, tzinfo=UTC))  # 23:59 Beijing
+    assert last_minute.status_code == 201, last_minute.text
+    assert_problem(
+        redeem(cards[1], datetime(2027, 3, 31, 16, 0, tzinfo=UTC)), 422, "voucher_expired"
+    )
+    with clock.frozen(datetime(2027, 3, 31, 17, tzinfo=UTC)):  # 1 April, 01:00 in Beijing
+        too_late = http.post(
+            f"{V1}/voucherBatches",
+            headers=mvno,
+            json={"faceValueFen": 5000, "count": 1, "expiresOn": "2027-04-01"},
+        )
+    assert_problem(too_late, 400, "bad_date")
 
 
 def test_bad_voucher_requests(http: httpx.Client, mw: MoneyWorld) -> None:

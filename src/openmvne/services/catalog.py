@@ -21,6 +21,7 @@ from openmvne.domain.access import Actor, Scope, ScopeKind
 from openmvne.domain.catalog import DesignStatus, OfferKind, PriceModel, UnitRates
 from openmvne.domain.channels import AuthorisationStatus
 from openmvne.domain.parties import OrgKind, Role
+from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound
 from openmvne.services import cost_chain
 from openmvne.services.common import (
@@ -339,7 +340,7 @@ def review_reminders(db: Database, scope: Scope, within_days: int = 60) -> list[
     """Price lists whose review falls due within `within_days` (or is overdue)."""
     from datetime import timedelta
 
-    horizon = clock.now().date() + timedelta(days=within_days)
+    horizon = local_date(clock.now()) + timedelta(days=within_days)
     with db.read() as conn:
         stmt = scoped(select(wpl).where(wpl.c.review_due_on <= horizon), wpl, scope)
         return [dict(r) for r in conn.execute(stmt.order_by(wpl.c.review_due_on)).mappings()]
@@ -570,7 +571,7 @@ def offer_cost(
 ) -> tuple[dict[str, Any], rules.CostChain]:
     with db.read() as conn:
         offer = fetch_visible(conn, po, scope, offering_id, what="offering")
-        return offer, cost_chain.chain_for_offering(conn, offer, clock.now().date())
+        return offer, cost_chain.chain_for_offering(conn, offer, local_date(clock.now()))
 
 
 # --- partner package designs ----------------------------------------------------------------------

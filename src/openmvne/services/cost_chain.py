@@ -15,6 +15,7 @@ from openmvne.db.scoping import unscoped
 from openmvne.domain import catalog as rules
 from openmvne.domain.catalog import CostChain, CostLine, OfferKind, PriceModel, UnitRates, Units
 from openmvne.domain.channels import ChannelLevel
+from openmvne.domain.subscribers import local_date
 from openmvne.errors import RuleViolation
 from openmvne.money import MICRO_PER_FEN
 
@@ -130,7 +131,7 @@ def _wholesale(
 def offer_chain(conn: Connection, offer: dict[str, Any], on: date | None = None) -> CostChain:
     """An MVNO offer sold through the channel tree: wholesale cost of its allowances, the
     per-number fee, and the commission the whole chain takes at the top rate."""
-    on = on or clock.now().date()
+    on = on or local_date(clock.now())
     units = _units(offer)
     price = offer["monthly_fee_fen"] or offer.get("min_monthly_spend_fen") or 0
     if offer["kind"] == OfferKind.PAYG:
@@ -151,7 +152,7 @@ def offer_chain(conn: Connection, offer: dict[str, Any], on: date | None = None)
 def design_chain(conn: Connection, design: dict[str, Any], on: date | None = None) -> CostChain:
     """A partner's package: the wholesale cost of the base offer and add-ons, the per-number
     fee, the MVNO's margin, and what each channel above the designer keeps."""
-    on = on or clock.now().date()
+    on = on or local_date(clock.now())
     offers = [_offer(conn, design["base_offering_id"])] + [
         _offer(conn, uuid.UUID(a)) for a in design["addon_ids"]
     ]
@@ -189,7 +190,9 @@ def _chain_levels(conn: Connection, auth_id: uuid.UUID) -> tuple[list[ChannelLev
 
 def check_rates_not_below_wholesale(conn: Connection, offer: dict[str, Any]) -> None:
     """Per-unit retail rates (pay-as-you-go and overage) at or above the wholesale rates."""
-    price_list = price_list_in_force(conn, offer["mvno_id"], offer["host_id"], clock.now().date())
+    price_list = price_list_in_force(
+        conn, offer["mvno_id"], offer["host_id"], local_date(clock.now())
+    )
     if price_list is None or price_list["model"] != PriceModel.POOL:
         return
     wholesale = _rates(price_list)
@@ -229,7 +232,7 @@ def recheck(conn: Connection, mvno_id: uuid.UUID, cause: str) -> list[uuid.UUID]
     newly = []
     for offer in live:
         try:
-            chain = chain_for_offering(conn, dict(offer), now.date())
+            chain = chain_for_offering(conn, dict(offer), local_date(now))
         except RuleViolation:
             continue  # no price list in force: nothing to compare against
         if chain.inverted and offer["id"] not in open_alerts:

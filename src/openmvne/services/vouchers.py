@@ -20,9 +20,10 @@ from openmvne.db.bulk import insert_rows
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor, ScopeKind
-from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
+from openmvne.domain.ledger import MAX_AMOUNT_FEN, AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
 from openmvne.domain.parties import Role
+from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
 from openmvne.services import idempotency, ledger, lifecycle
 from openmvne.services.common import fetch_visible
@@ -76,7 +77,7 @@ def create_batch(
     check_amount(face_value_fen, "faceValueFen")
     if not 1 <= count <= 100_000:
         raise InvalidInput("count is 1..100000", code="bad_count", field="count")
-    if expires_on <= clock.now().date():
+    if expires_on <= local_date(clock.now()):
         raise InvalidInput("expiresOn is in the future", code="bad_date", field="expiresOn")
     mvno = actor.party_id if actor.scope.kind is ScopeKind.MVNO else mvno_id
     if mvno is None:
@@ -188,15 +189,22 @@ def sell(db: Database, actor: Actor, batch_id: uuid.UUID, idempotency_key: str |
         ).rowcount
         if count == 0:
             raise Conflict("no distributed vouchers left to sell", code="nothing_to_sell")
-        ledger.transfer(
-            conn,
-            ledger.account(conn, AccountKind.CASH),
-            ledger.account(conn, AccountKind.VOUCHER_LIABILITY, mvno_id=batch["mvno_id"]),
-            count * batch["face_value_fen"],
-            TransferCode.VOUCHER_SALE,
-            reference=str(batch_id),
-            mvno_id=batch["mvno_id"],
-        )
+        cash = ledger.account(conn, AccountKind.CASH)
+        liability = ledger.account(conn, AccountKind.VOUCHER_LIABILITY, mvno_id=batch["mvno_id"])
+        face = batch["face_value_fen"]
+        # A transfer moves at most MAX_AMOUNT_FEN; a batch may be worth more (100,000 cards of
+        # 500 yuan): its value moves in transfers of whole vouchers, each within the cap.
+        per_transfer = MAX_AMOUNT_FEN // face
+        for first in range(0, count, per_transfer):
+            ledger.transfer(
+                conn,
+                cash,
+                liability,
+                min(per_transfer, count - first) * face,
+                TransferCode.VOUCHER_SALE,
+                reference=str(batch_id),
+                mvno_id=batch["mvno_id"],
+            )
         audit.record(
             conn,
             actor,
@@ -273,7 +281,7 @@ def redeem(
                 code="voucher_not_redeemable",
                 field="pin",
             )
-        if row["expires_on"] < clock.now().date():
+        if row["expires_on"] < local_date(clock.now()):
             raise RuleViolation("this voucher has expired", code="voucher_expired", field="pin")
         block_owner = conn.execute(
             unscoped(
