@@ -335,6 +335,13 @@ def test_teams_routing_breaches_and_reports(
         403,
         "role_required",
     )
+    for bad in ("9999-12", "2026-13", "2026-1"):
+        for report_of in ("teams", "brands"):
+            assert_problem(
+                http.get(f"{V1}/careReports/{report_of}", params={"month": bad}, headers=admin),
+                400,
+                "bad_month",
+            )
     removed = http.delete(f"{team['href']}/members/{agent_id}", headers=admin)
     assert removed.status_code == 204
     assert http.delete(rule.json()["href"], headers=admin).status_code == 204

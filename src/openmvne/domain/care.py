@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from openmvne.domain.identity import mask_id
 from openmvne.domain.parties import OrgKind, Role
+from openmvne.domain.settlement import check_month
 from openmvne.domain.subscribers import BUSINESS_TZ
 from openmvne.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 
@@ -360,10 +361,7 @@ def redact(text: str | None) -> str | None:
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """A month 'YYYY-MM' in business time (Asia/Shanghai) as [start, end) UTC instants."""
-    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise InvalidInput("a month is YYYY-MM", code="bad_month", field="month")
-    year, number = int(match.group(1)), int(match.group(2))
+    year, number = (int(part) for part in check_month(month).split("-"))
     start = datetime(year, number, 1, tzinfo=BUSINESS_TZ)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=BUSINESS_TZ)
     return start.astimezone(UTC), end.astimezone(UTC)

@@ -3,6 +3,7 @@ activation commission, revenue share and clawback terms ([defaults], all per-MVN
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from openmvne.errors import InvalidInput
@@ -23,11 +24,10 @@ BEIJING_HOURS = 8
 
 
 def check_month(month: str) -> str:
-    try:
-        parsed = datetime.strptime(month, "%Y-%m")  # noqa: DTZ007  # a calendar month, no time
-    except ValueError:
-        raise InvalidInput("a month is YYYY-MM", code="bad_month", field="month") from None
-    if not 2000 <= parsed.year <= 2100:
+    """A month as the platform writes it, YYYY-MM (two digits: months are compared as text),
+    between 2000 and 2100: a year past 9999 has no datetime."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
         raise InvalidInput("a month is YYYY-MM", code="bad_month", field="month")
     return month
 

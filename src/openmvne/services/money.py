@@ -20,6 +20,7 @@ from openmvne.domain.identity import mask_name
 from openmvne.domain.ledger import AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import parse_msisdn
 from openmvne.domain.parties import Role
+from openmvne.domain.settlement import check_month, month_bounds
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound
 from openmvne.services import idempotency, ledger, recharges
 from openmvne.services.common import Filter, apply_filters, as_public_id
@@ -333,15 +334,7 @@ def commission_statement(db: Database, actor: Actor, month: str) -> list[dict[st
     """Commissions earned per channel in a month (Asia/Shanghai calendar), per MVNO, from
     the ledger: what each channel is owed. Recharge commission today; activation and
     revenue-share commissions join with [subscribers] and [usage]."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    try:
-        start_local = datetime.strptime(month, "%Y-%m").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
-    except ValueError as exc:
-        raise InvalidInput("month is YYYY-MM", code="bad_month", field="month") from exc
-    year, mon = start_local.year + start_local.month // 12, start_local.month % 12 + 1
-    end_local = start_local.replace(year=year, month=mon)
+    start_local, end_local = month_bounds(check_month(month))
     lt = t.ledger_transfer
     la = t.ledger_account
     stmt = scoped(
