@@ -82,19 +82,36 @@ def test_duplicates_and_out_of_order(http: httpx.Client, mw: MoneyWorld, backend
         for _ in range(3)
     ]
     assert [a["applied"] for a in answers] == [True, False, False]
-    failed = _order(http, mw, "p4")
-    late = [
-        {"orderId": failed["orderId"], "txnId": "gw-3", "amountFen": 3000, "status": "failed"},
-        {"orderId": failed["orderId"], "txnId": "gw-4", "amountFen": 3000, "status": "paid"},
-    ]
-    for message in late:
-        http.post(f"{V1}/paymentCallbacks", json=message, headers={"X-Signature": sign(message)})
+    # An attempt's failure, then the money taken: in either order, the line is credited once.
     headers = auth_header(mw.nw.w, "subscriber")
-    assert (
-        http.get(f"{V1}/paymentOrders/{failed['orderId']}", headers=headers).json()["status"]
-        == "failed"
-    )
-    assert _balance(mw, backend) == 3000
+    for n, first in enumerate(("failed", "paid")):
+        order = _order(http, mw, f"p4-{n}")
+        news = [
+            {"orderId": order["orderId"], "txnId": f"gw-3-{n}", "amountFen": 3000, "status": s}
+            for s in (first, "paid" if first == "failed" else "failed")
+        ]
+        applied = [
+            http.post(f"{V1}/paymentCallbacks", json=m, headers={"X-Signature": sign(m)}).json()[
+                "applied"
+            ]
+            for m in [*news, news[-1]]
+        ]
+        assert applied == ([True, True, False] if first == "failed" else [True, False, False])
+        shown = http.get(f"{V1}/paymentOrders/{order['orderId']}", headers=headers).json()
+        assert shown["status"] == "paid"
+        assert _balance(mw, backend) == 3000 * (n + 2)
+    # A txnId the tables cannot hold, or one that settled another order: refused, nothing moved.
+    other = _order(http, mw, "p6")
+    for txn, status, code in (("x" * 65, 422, "bad_callback"), ("gw-2", 409, "txn_id_reused")):
+        message = {"orderId": other["orderId"], "txnId": txn, "amountFen": 3000, "status": "paid"}
+        assert_problem(
+            http.post(
+                f"{V1}/paymentCallbacks", json=message, headers={"X-Signature": sign(message)}
+            ),
+            status,
+            code,
+        )
+    assert _balance(mw, backend) == 9000
     wrong = _order(http, mw, "p5")
     message = {"orderId": wrong["orderId"], "txnId": "gw-5", "amountFen": 1, "status": "paid"}
     assert_problem(

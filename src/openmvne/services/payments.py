@@ -25,6 +25,7 @@ from openmvne.errors import Conflict, DomainError, NotFound, RuleViolation
 from openmvne.services import idempotency, ledger, lifecycle
 
 po = t.payment_order
+TXN_ID_MAX = 64  # payment_order.gateway_txn_id
 
 
 class BadSignature(DomainError):
@@ -108,8 +109,10 @@ def create_order(
 
 
 def callback(db: Database, payload: dict[str, Any], signature: str) -> dict[str, Any]:
-    """The gateway reports an outcome. Refused unless signed; a repeat is answered as the
-    first was; a late `failed` after `paid` (or the reverse) changes nothing."""
+    """The gateway reports an outcome. Refused unless signed. The first `paid` credits the
+    line, whatever came before it: a `failed` that arrived first was an earlier attempt's,
+    and the money has been taken now, so the outcome does not hang on the order the news
+    arrives in. After `paid`, repeats and a late `failed` change nothing."""
     if not hmac.compare_digest(sign(payload), signature or ""):
         raise BadSignature("the callback's signature does not match", field="signature")
     try:
@@ -119,11 +122,17 @@ def callback(db: Database, payload: dict[str, Any], signature: str) -> dict[str,
         raise RuleViolation(
             "a callback names orderId, txnId, status, amountFen", code="bad_callback"
         ) from exc
+    if not 1 <= len(txn) <= TXN_ID_MAX:
+        raise RuleViolation(
+            f"txnId is 1-{TXN_ID_MAX} characters", code="bad_callback", field="txnId"
+        )
     with db.write() as conn:
         order = (
             conn.execute(
                 unscoped(
-                    select(po).where(po.c.id == order_id), "the gateway speaks for every tenant"
+                    # Locked: two callbacks of one order settle it one after the other.
+                    select(po).where(po.c.id == order_id).with_for_update(),
+                    "the gateway speaks for every tenant",
                 )
             )
             .mappings()
@@ -131,17 +140,27 @@ def callback(db: Database, payload: dict[str, Any], signature: str) -> dict[str,
         )
         if order is None:
             raise NotFound("no such payment order", field="orderId")
-        if order["status"] != "pending":  # settled already: duplicates and late news
-            return {"orderId": str(order_id), "status": order["status"], "applied": False}
+        # Settled already (duplicates and late news): paid is final, failed only yields to paid.
+        was = order["status"]
+        if was == "paid" or (was == "failed" and status != "paid"):
+            return {"orderId": str(order_id), "status": was, "applied": False}
         if status == "paid" and amount != order["amount_fen"]:
             raise Conflict(
                 "the paid amount differs from the order", code="amount_mismatch", field="amountFen"
             )
         if status not in ("paid", "failed"):
             raise RuleViolation("status is paid or failed", code="bad_callback", field="status")
+        elsewhere = conn.execute(
+            unscoped(
+                select(po.c.id).where(po.c.gateway_txn_id == txn, po.c.id != order_id),
+                "the gateway speaks for every tenant",
+            )
+        ).first()
+        if elsewhere is not None:
+            raise Conflict("this txnId settled another order", code="txn_id_reused", field="txnId")
         done = conn.execute(
             update(po)
-            .where(po.c.id == order_id, po.c.status == "pending")
+            .where(po.c.id == order_id, po.c.status == was)
             .values(status=status, gateway_txn_id=txn, settled_at=clock.now())
         ).rowcount
         if done != 1:
