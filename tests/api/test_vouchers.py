@@ -213,6 +213,16 @@ def test_bad_voucher_requests(http: httpx.Client, mw: MoneyWorld) -> None:
         ({"faceValueFen": 100, "count": 1, "expiresOn": "2000-01-01"}, "bad_date"),
     ]:
         assert_problem(http.post(f"{V1}/voucherBatches", headers=mvno, json=body), 400, code)
+    outlet = ids.to_public("organization", mw.nw.w.actor["outletClerk"].party_id)
+    assert_problem(
+        http.post(
+            f"{V1}/voucherBatches",
+            headers=auth_header(mw.nw.w, "platformAdmin"),
+            json={"faceValueFen": 100, "count": 1, "expiresOn": "2099-01-01", "mvnoId": outlet},
+        ),
+        400,
+        "not_an_mvno",
+    )
     assert_problem(
         http.post(
             f"{V1}/vouchers/redeem",

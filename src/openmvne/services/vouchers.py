@@ -22,7 +22,7 @@ from openmvne.db.scoping import unscoped
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.ledger import MAX_AMOUNT_FEN, AccountKind, TransferCode, check_amount
 from openmvne.domain.numbers import NumberState, parse_msisdn
-from openmvne.domain.parties import Role
+from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
 from openmvne.services import idempotency, ledger, lifecycle
@@ -106,7 +106,9 @@ def create_batch(
             }
         )
     with db.write() as conn:
-        fetch_visible(conn, t.organization, actor.scope, mvno, what="MVNO", field="mvnoId")
+        org = fetch_visible(conn, t.organization, actor.scope, mvno, what="MVNO", field="mvnoId")
+        if org["kind"] != OrgKind.MVNO.value:  # a voucher is a liability of the MVNO's
+            raise InvalidInput("mvnoId must name an MVNO", code="not_an_mvno", field="mvnoId")
         conn.execute(
             insert(vb).values(
                 id=batch_id,
