@@ -116,6 +116,12 @@ def test_attribute_filters_and_paging_headers(http, admin) -> None:
         http.get(ORGS, params={"organizationType": "bank"}, headers=admin), 400, "bad_filter_value"
     )
     assert_problem(http.get(ORGS, params={"limit": 0}, headers=admin), 400, "invalid_request")
+    # An offset no database takes (past 2**63) was a 500 on every list.
+    for offset in (2**63, 10**12 + 1):
+        assert_problem(
+            http.get(ORGS, params={"offset": offset}, headers=admin), 400, "invalid_request"
+        )
+    assert http.get(ORGS, params={"offset": 10**12}, headers=admin).json() == []
 
 
 def test_merge_patch_changes_given_fields_only(http, admin) -> None:
@@ -139,6 +145,19 @@ def test_merge_patch_changes_given_fields_only(http, admin) -> None:
     cannot = http.patch(url, headers=admin, json={"organizationType": "mvno"})
     assert_problem(cannot, 400, "unknown_field")
     assert http.get(url, headers=admin).json()["organizationType"] == "outlet"
+    # null removes only what may be absent: a required attribute stays (it was a 500).
+    for required in ("name", "status"):
+        problem = assert_problem(
+            http.patch(
+                url,
+                headers={**admin, "content-type": "application/merge-patch+json"},
+                content=f'{{"{required}": null}}',
+            ),
+            400,
+            "required",
+        )
+        assert problem["field"] == required
+    assert http.get(url, headers=admin).json()["status"] == "active"
 
 
 def test_delete_answers_204_then_404(http, admin) -> None:
@@ -306,4 +325,9 @@ def test_individual_resource(http, admin) -> None:
     assert_problem(
         http.patch(person["href"], headers=admin, json={"givenName": ""}), 400, "invalid_request"
     )
+    merge = {**admin, "content-type": "application/merge-patch+json"}
+    problem = assert_problem(
+        http.patch(person["href"], headers=merge, content='{"status": null}'), 400, "required"
+    )
+    assert problem["field"] == "status"
     assert http.delete(person["href"], headers=admin).status_code == 204

@@ -143,3 +143,18 @@ def test_foreign_objects_cannot_be_changed(world: tuple[World, httpx.Client], ro
         f"/openmvne/v1/channelAuthorisations/{sibling}", headers=auth_header(w, "platformAdmin")
     )
     assert check.json()["status"] == "approved"
+
+
+@pytest.mark.parametrize("role", ["careAgent", "subscriber", "mvno2Admin"])
+def test_only_the_mvno_changes_a_real_name_record(
+    world: tuple[World, httpx.Client], role: str
+) -> None:
+    """A line's holder is registered under the name on their ID: the holder, a care agent
+    and (404, as any foreign object) another MVNO cannot rename them; the MVNO can."""
+    w, client = world
+    url = f"/tmf-api/party/v4/individual/{ids.to_public('individual', w.person['s1'])}"
+    response = client.patch(url, headers=auth_header(w, role), json={"givenName": "改名"})
+    assert response.status_code == (404 if role == "mvno2Admin" else 403), response.text
+    assert client.get(url, headers=auth_header(w, "mvnoAdmin")).json()["givenName"] == "伟"
+    renamed = client.patch(url, headers=auth_header(w, "mvnoAdmin"), json={"givenName": "伟"})
+    assert renamed.status_code == 200, renamed.text

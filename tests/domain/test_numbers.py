@@ -48,6 +48,8 @@ def test_host_table_agrees_with_libphonenumber(prefix: str) -> None:
         ("", "msisdn_malformed"),
         ("13800138000", "not_a_resale_number"),
         ("27100000000", "msisdn_malformed"),
+        ("171\u0660\u0660\u0660\u0660\u0660\u066001", "msisdn_malformed"),  # Arabic-Indic
+        ("171\u00b9\u00b2\u00b3\u00b9\u00b2\u00b3\u00b91", "msisdn_malformed"),  # superscripts
     ],
 )
 def test_bad_numbers(text: str, code: str) -> None:
@@ -62,6 +64,8 @@ def test_number_forms() -> None:
     assert m.e164 == "+8617100018888"
     assert (m.block_prefix, m.offset) == ("1710001", 8888)
     assert parse_msisdn("8617100018888") == m
+    # Full-width digits, as Chinese input methods type them: the same number, in ASCII.
+    assert parse_msisdn("\uff11\uff17\uff11\uff10\uff10\uff10\uff11\uff18\uff18\uff18\uff18") == m
 
 
 @pytest.mark.parametrize(
@@ -234,3 +238,12 @@ def test_block_validity_equals_libphonenumber_per_number(code: str, tail: int) -
     assert _valid_block(number[:7]) == phonenumbers.is_valid_number(
         phonenumbers.parse("+86" + number)
     )
+
+
+@pytest.mark.parametrize("exclude", ["\u00b9", "4\u00b2", "\uff14", "a"])
+def test_only_ascii_digits_are_excluded(exclude: str) -> None:
+    """str.isdigit() takes superscripts, which int() refuses: a 500 until checked first."""
+    with pytest.raises(DomainError) as caught:
+        compile_pattern("*88", exclude)
+    assert caught.value.code == "bad_exclude"
+    assert compile_pattern("*88", "4,7") == compile_pattern("*88", "47")

@@ -22,6 +22,9 @@ from openmvne.errors import DomainError, InvalidInput, NotFound
 RESERVED = frozenset({"fields", "offset", "limit"})
 ALWAYS = ("id", "href", "@type")
 MAX_LIMIT = 1000
+# Far past any list here (tens of millions of numbers), and within what databases take: an
+# offset past 2**63 was a 500.
+MAX_OFFSET = 10**12
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class ListParams:
 
 def list_params(
     request: Request,
-    offset: int = Query(0, ge=0, description="Index of the first item returned"),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Index of the first item returned"),
     limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Maximum number of items"),
     fields: str | None = Query(None, description="Comma-separated attributes to return"),
 ) -> ListParams:

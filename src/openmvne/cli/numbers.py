@@ -82,7 +82,7 @@ def grant(
 ) -> None:
     """Grant a channel sale rights on a block or a range of the MVNO's numbers."""
     if block is not None:
-        if not (block.isdigit() and len(block) == 7):
+        if not (block.isascii() and block.isdigit() and len(block) == 7):
             raise InvalidInput("a block prefix has 7 digits", field="block")
         numbers = NumberRange(int(block) * BLOCK_SIZE, int(block) * BLOCK_SIZE + BLOCK_SIZE - 1)
     elif first is not None and last is not None:

@@ -69,6 +69,7 @@ class Actor:
 class Action(StrEnum):
     CREATE_ORGANISATION = "create an organisation"
     CREATE_INDIVIDUAL = "register an individual"
+    CHANGE_INDIVIDUAL = "change an individual's registered name or status"
     REQUEST_CHANNEL = "request a channel authorisation"
     DECIDE_CHANNEL = "approve, suspend, reinstate or blacklist a channel"
 
@@ -81,6 +82,8 @@ PERMISSIONS: dict[Action, tuple[Role, ...]] = {
         Role.PARTNER_ADMIN,
         Role.OUTLET_CLERK,
     ),
+    # Real-name records: what the ID says, corrected by the MVNO, never by a seller or holder.
+    Action.CHANGE_INDIVIDUAL: (Role.PLATFORM_ADMIN, Role.MVNO_ADMIN),
     Action.REQUEST_CHANNEL: (Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, Role.PARTNER_ADMIN),
     # Only the MVNO decides: a partner's wish is not enough (domain.md §3).
     Action.DECIDE_CHANNEL: (Role.PLATFORM_ADMIN, Role.MVNO_ADMIN),

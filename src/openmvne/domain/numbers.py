@@ -85,15 +85,20 @@ class Msisdn:
         return int(self.national[7:])
 
 
+# Full-width digits, plus, hyphen and space, as Chinese input methods type them, are the same
+# number. Other digits (superscripts, other scripts) are refused: a number is stored in ASCII.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９＋－\u3000", "0123456789+- ")
+
+
 def parse_msisdn(text: str, field: str = "msisdn") -> Msisdn:
     """Validate: 11 digits starting with 1 (an optional +86 / 86 prefix is accepted), a resale
     segment, and libphonenumber's own validity (not merely 'possible')."""
-    raw = text.strip().replace(" ", "").replace("-", "")
+    raw = text.translate(_FULL_WIDTH).strip().replace(" ", "").replace("-", "")
     if raw.startswith("+86"):
         raw = raw[3:]
     elif raw.startswith("86") and len(raw) == 13:
         raw = raw[2:]
-    if not re.fullmatch(r"1\d{10}", raw):
+    if not re.fullmatch(r"1[0-9]{10}", raw):
         raise InvalidInput(
             f"{text!r} is not an 11-digit mobile number", code="msisdn_malformed", field=field
         )

@@ -59,11 +59,12 @@ def compile_pattern(text: str | None, exclude: str = "", field: str = "pattern")
     words = raw.split()
     if len(words) == 2 and words[0] in _WORDS:
         raw = _WORDS[words[0]].format(words[1])
-    excluded = frozenset(int(c) for c in exclude if c.isdigit())
-    if any(not c.isdigit() for c in exclude.replace(",", "")):
+    # ASCII digits only: str.isdigit() also takes '¹' and '²', which int() refuses.
+    if any(c not in "0123456789" for c in exclude.replace(",", "")):
         raise InvalidInput(
             "exclude lists digits, e.g. 4 or 47", code="bad_exclude", field="excludeDigits"
         )
+    excluded = frozenset(int(c) for c in exclude if c != ",")
 
     def bad(why: str, code: str = "pattern_malformed") -> InvalidInput:
         return InvalidInput(f"pattern {text!r}: {why}", code=code, field=field)

@@ -30,6 +30,7 @@ from openmvne.services.common import (
     fetch_visible,
     get_one,
     list_page,
+    refuse_removing_required,
 )
 
 o = t.organization
@@ -78,6 +79,7 @@ def update_brand(
         raise InvalidInput(
             f"cannot change {sorted(set(changes) - allowed)}", code="field_not_patchable"
         )
+    refuse_removing_required(br, changes)
     with db.write() as conn:
         row = fetch_visible(conn, br, actor.scope, brand_id, what="brand")
         actor.require(*ADMINS, action="change a brand")

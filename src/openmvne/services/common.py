@@ -36,6 +36,16 @@ def fetch_visible(
     return dict(row)
 
 
+def refuse_removing_required(table: Table, changes: Mapping[str, Any]) -> None:
+    """A merge patch's null removes an attribute (RFC 7386): not one the table requires.
+    Refused here, with the attribute's API name, rather than by the database (a 500)."""
+    for name, value in changes.items():
+        if value is None and not table.c[name].nullable:
+            head, *rest = name.split("_")
+            field = head + "".join(part.title() for part in rest)
+            raise InvalidInput(f"{field} cannot be removed", code="required", field=field)
+
+
 # A filterable attribute: its column and how to turn the query-string text into a value.
 Filter = tuple[Column[Any], Callable[[str], Any]]
 

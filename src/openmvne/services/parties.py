@@ -32,6 +32,7 @@ from openmvne.services.common import (
     fetch_visible,
     get_one,
     list_page,
+    refuse_removing_required,
 )
 
 o = t.organization
@@ -176,8 +177,7 @@ def update_organisation(
     with db.write() as conn:
         row = fetch_visible(conn, o, actor.scope, org_id, what="organization", for_update=True)
         _require_manager(actor, row)
-        if "name" in changes and changes["name"] is None:
-            raise InvalidInput("name cannot be removed", code="required", field="name")
+        refuse_removing_required(o, changes)
         if changes.get("name") not in (None, row["name"]):
             _refuse_duplicate_name(conn, OrgKind(row["kind"]), changes["name"], except_id=org_id)
         values = {**changes, "updated_at": clock.now()}
@@ -276,6 +276,9 @@ def update_individual(
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidInput(f"cannot change {sorted(unknown)}", code="field_not_patchable")
+    # The name a line is registered under is the name on the ID: only the MVNO corrects it.
+    require(actor, Action.CHANGE_INDIVIDUAL)
+    refuse_removing_required(ind, changes)
     for name in ("given_name", "family_name"):
         if name in changes and not changes[name]:
             raise InvalidInput(f"{name} cannot be empty", code="required", field=name)

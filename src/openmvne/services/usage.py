@@ -970,7 +970,12 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
 
 
 def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
-    if len(period) != 7 or period[4] != "-" or not (period[:4] + period[5:]).isdigit():
+    if (
+        len(period) != 7
+        or period[4] != "-"
+        or not (period[:4] + period[5:]).isascii()
+        or not (period[:4] + period[5:]).isdigit()
+    ):
         raise InvalidInput("a period is YYYY-MM", code="bad_period", field="period")
     lake = lake_dir(lake)
     recover(db, lake)

@@ -261,7 +261,7 @@ def redeem(
     caller = str(actor.user_id or actor.party_id)
     guesses.check(caller)
     number = parse_msisdn(msisdn)
-    if not (pin.isdigit() and len(pin) == 16):
+    if not (pin.isascii() and pin.isdigit() and len(pin) == 16):
         raise InvalidInput("a PIN is 16 digits", code="bad_pin", field="pin")
 
     def effect(conn: Connection) -> dict[str, Any]:

@@ -88,7 +88,9 @@ def parse_partitions(text: str | None) -> list[int]:
     chosen: set[int] = set()
     for part in text.split(","):
         bounds = part.strip().split("-")
-        if len(bounds) not in (1, 2) or not all(b.strip().isdigit() for b in bounds):
+        if len(bounds) not in (1, 2) or not all(
+            b.strip().isascii() and b.strip().isdigit() for b in bounds
+        ):
             raise InvalidInput(
                 f"{text!r} is not a partition list like 0-7 or 0,3,5-6",
                 code="bad_partitions",

@@ -176,7 +176,7 @@ def sms_login(request: Request) -> Response:
     errors: dict[str, str] = {}
     if not code:
         errors["code"] = t("error.required")
-    elif not (code.isdigit() and len(code) == 6):
+    elif not (code.isascii() and code.isdigit() and len(code) == 6):
         errors["code"] = t("self.error.code_format")
     actor = None
     if not errors:

@@ -190,7 +190,9 @@ def refuse_allocation(
 
 def _range(body: SaleRightCreate) -> NumberRange:
     if body.blockPrefix is not None:
-        if not (body.blockPrefix.isdigit() and len(body.blockPrefix) == 7):
+        if not (
+            body.blockPrefix.isascii() and body.blockPrefix.isdigit() and len(body.blockPrefix) == 7
+        ):
             raise InvalidInput(
                 "a block prefix has 7 digits", code="prefix_malformed", field="blockPrefix"
             )
@@ -474,7 +476,7 @@ def get_number(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
-    if not msisdn.isdigit() or len(msisdn) != 11:  # an ICCID: a SIM card resource
+    if not (msisdn.isascii() and msisdn.isdigit()) or len(msisdn) != 11:  # an ICCID: a SIM card
         card = sims.get_card(db, actor.scope, msisdn)
         return tmf.item_response(sim_resource(card, tmf.base_url(request)), fields)
     item = life.describe(db, actor, msisdn)
