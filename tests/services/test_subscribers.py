@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
 from openmvne import clock, ids
 from openmvne.config import Settings
@@ -685,3 +686,53 @@ def test_no_fee_while_barred_for_missing_real_name(
     lifecycle.tick(db)
     assert [f["amount_fen"] for f in fee_transfers(db, msisdn)] == [5_900]  # active again
     assert balance(db, sw, msisdn) == 4_100 + 20_000 - 5_900
+
+
+def test_one_card_sold_twice_at_once_goes_to_one_line(db: Database, sw: SubscribersWorld) -> None:
+    """Two outlets' clerks (here one, twice) sell the same blank card with two numbers at
+    the same moment: the second sale waits for the first's lock on the card, then finds it
+    sold. Unlocked, both sales wrote the card, and two lines shared it."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns: no two sales are ever in flight at once")
+    card = sw.card()
+    first, second = sw.free_number(), sw.free_number()
+    outcome: dict[str, Any] = {}
+
+    clerk = sw.w.actor["outletClerk"]
+    held = number_lifecycle.reserve(db, clerk, [second])["id"]  # before: reserving waits too
+    request = SaleRequest(
+        msisdn=second, iccid=card, offering_id=sw.cw.offer["plan"], identity=person(61),
+        prepayment_fen=10_000, reservation_id=held,
+    )  # fmt: skip
+
+    def sell_second() -> None:
+        try:
+            outcome["second"] = sell(db, clerk, request, "second")
+        except DomainError as refused:
+            outcome["second"] = refused
+
+    racer = threading.Thread(target=sell_second)
+
+    def start_the_second_sale(conn, cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
+        # The first sale is about to write the card: the second sale starts now and runs
+        # as far as it can (unlocked: to its commit) before the first goes on.
+        if (
+            statement.startswith("UPDATE sim_card")
+            and threading.current_thread() is threading.main_thread()
+            and racer.ident is None  # not started yet
+        ):
+            racer.start()
+            racer.join(1)
+
+    event.listen(db.engine, "before_cursor_execute", start_the_second_sale)
+    try:
+        sw.sale(db, seq=60, number=first, iccid=card)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", start_the_second_sale)
+    racer.join(30)
+    assert isinstance(outcome["second"], DomainError), outcome
+    with db.read() as conn:
+        holders = conn.execute(
+            unscoped(select(t.subscription.c.msisdn).where(t.subscription.c.iccid == card), "test")
+        ).scalars().all()  # fmt: skip
+    assert holders == [first]

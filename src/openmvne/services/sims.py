@@ -498,13 +498,10 @@ def stock(db: Database, scope: Scope) -> list[dict[str, Any]]:
 
 def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> dict[str, Any]:
     with db.write() as conn:
-        row = (
-            conn.execute(
-                scoped(select(card).where(card.c.iccid == iccid.upper()), card, actor.scope)
-            )
-            .mappings()
-            .first()
-        )
+        stmt = scoped(select(card).where(card.c.iccid == iccid.upper()), card, actor.scope)
+        if conn.dialect.name == "postgresql":  # a sale of the card waits, or this does
+            stmt = stmt.with_for_update(of=card)
+        row = conn.execute(stmt).mappings().first()
         if row is None:
             raise NotFound("no such card", field="iccid")
         line = conn.execute(

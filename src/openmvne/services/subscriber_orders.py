@@ -261,11 +261,10 @@ def _replacement_card(
 ) -> dict[str, Any]:
     c = t.sim_card
     holder = actor.party_id if actor.scope.kind is ScopeKind.OUTLET else line["mvno_id"]
-    row = (
-        conn.execute(unscoped(select(c).where(c.c.iccid == iccid.strip().upper()), "stock check"))
-        .mappings()
-        .first()
-    )
+    stmt = select(c).where(c.c.iccid == iccid.strip().upper())
+    if conn.dialect.name == "postgresql":  # until the commit: no second line takes the card
+        stmt = stmt.with_for_update()
+    row = conn.execute(unscoped(stmt, "stock check")).mappings().first()
     if row is None or row["holder_party_id"] != holder or row["mvno_id"] != line["mvno_id"]:
         raise NotFound("that card is not in your stock", code="card_not_held", field="iccid")
     check_card_move(CardState(row["state"]), CardState.SOLD, row["iccid"])

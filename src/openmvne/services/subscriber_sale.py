@@ -216,14 +216,21 @@ def _offer(
 
 
 def _card(
-    conn: Connection, outlet_id: uuid.UUID, iccid: str, m: Msisdn, number: dict[str, Any]
+    conn: Connection,
+    outlet_id: uuid.UUID,
+    iccid: str,
+    m: Msisdn,
+    number: dict[str, Any],
+    *,
+    for_sale: bool = False,
 ) -> dict[str, Any]:
     c = t.sim_card
-    row = (
-        conn.execute(unscoped(select(c).where(c.c.iccid == iccid.strip().upper()), WHY))
-        .mappings()
-        .first()
-    )
+    stmt = select(c).where(c.c.iccid == iccid.strip().upper())
+    if for_sale and conn.dialect.name == "postgresql":
+        # Locked until the sale commits: another sale of the same card waits, then finds it
+        # sold (unlocked, both sold it, onto two lines).
+        stmt = stmt.with_for_update()
+    row = conn.execute(unscoped(stmt, WHY)).mappings().first()
     if row is None or row["holder_party_id"] != outlet_id:
         raise NotFound(
             "that card is not in this outlet's stock", code="card_not_held", field="iccid"
@@ -367,7 +374,7 @@ def sell(
         auth_id = _authorisation(conn, outlet_id, mvno_id)
         _blacklisted(conn, mvno_id, outlet_id, person_fp)
         offer = _offer(conn, outlet_id, request.offering_id, number)
-        card = _card(conn, outlet_id, request.iccid, m, number)
+        card = _card(conn, outlet_id, request.iccid, m, number, for_sale=True)
         if card["msisdn"] is None and request.reservation_id is None:
             raise InvalidInput(
                 "a blank card needs a reserved number (reservationId)",
