@@ -736,3 +736,53 @@ def test_one_card_sold_twice_at_once_goes_to_one_line(db: Database, sw: Subscrib
             unscoped(select(t.subscription.c.msisdn).where(t.subscription.c.iccid == card), "test")
         ).scalars().all()  # fmt: skip
     assert holders == [first]
+
+
+def test_a_reservation_released_while_its_number_is_sold_keeps_the_sale(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """An admin releases a reservation while a clerk sells its number. The release read the
+    number as reserved; it waits for the sale's lock on the number's block, then finds the
+    reservation used, and refuses. Unchecked, it deleted the sold number's row."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns: no release runs inside a sale")
+    clerk, admin = sw.w.actor["outletClerk"], sw.w.actor["mvnoAdmin"]
+    number = sw.free_number()
+    held = number_lifecycle.reserve(db, clerk, [number])["id"]
+    outcome: dict[str, Any] = {}
+
+    def release() -> None:
+        try:
+            outcome["release"] = number_lifecycle.release(db, admin, held)
+        except DomainError as refused:
+            outcome["release"] = refused
+
+    racer = threading.Thread(target=release)
+
+    def start_the_release(conn, cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if (
+            statement.startswith("UPDATE number SET")
+            and threading.current_thread() is threading.main_thread()
+            and racer.ident is None
+        ):
+            racer.start()
+            racer.join(1)
+
+    request = SaleRequest(
+        msisdn=number, iccid=sw.card(), offering_id=sw.cw.offer["plan"], identity=person(62),
+        prepayment_fen=10_000, reservation_id=held,
+    )  # fmt: skip
+    event.listen(db.engine, "before_cursor_execute", start_the_release)
+    try:
+        sell(db, clerk, request, "sale")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", start_the_release)
+    racer.join(30)
+    assert isinstance(outcome["release"], DomainError), outcome
+    assert outcome["release"].code == "reservation_ended"
+    with db.read() as conn:
+        row = conn.execute(
+            unscoped(select(t.number.c.state).where(t.number.c.msisdn == number), "test")
+        ).scalar()
+    assert row == "assigned"
+    assert number_lifecycle.get_reservation(db, admin.scope, held)["status"] == "used"

@@ -237,9 +237,8 @@ def release(db: Database, actor: Actor, reservation_id: uuid.UUID) -> dict[str, 
                 "only whoever reserved the numbers, or an admin, may release them",
                 code="not_the_reserver",
             )
-        if row["status"] != "active":
-            raise Conflict(f"the reservation is {row['status']}", code="reservation_ended")
-        _end(conn, row, "released")
+        if row["status"] != "active" or _end(conn, row, "released") is None:
+            raise Conflict("the reservation has ended (used or expired)", code="reservation_ended")
         audit.record(
             conn,
             actor,
@@ -251,13 +250,12 @@ def release(db: Database, actor: Actor, reservation_id: uuid.UUID) -> dict[str, 
         return fetch_visible(conn, rsv, actor.scope, reservation_id, what="reservation")
 
 
-def _end(conn: Connection, reservation: Mapping[str, Any], status: str) -> int:
-    """Free the numbers still held by this reservation and close it."""
-    held = (
+def _held(conn: Connection, reservation_id: uuid.UUID) -> list[str]:
+    return list(
         conn.execute(
             unscoped(
                 select(n.c.msisdn).where(
-                    n.c.reservation_id == reservation["id"], n.c.state == NumberState.RESERVED.value
+                    n.c.reservation_id == reservation_id, n.c.state == NumberState.RESERVED.value
                 ),
                 "a reservation's own numbers",
             )
@@ -265,10 +263,30 @@ def _end(conn: Connection, reservation: Mapping[str, Any], status: str) -> int:
         .scalars()
         .all()
     )
+
+
+def _end(conn: Connection, reservation: Mapping[str, Any], status: str) -> int | None:
+    """Free the numbers still held by this reservation and close it; how many were freed, or
+    None if it had ended meanwhile (a sale used it, the sweeper expired it)."""
+    held = _held(conn, reservation["id"])
+    # A sale assigns a number under its block's lock: read again under the same locks, or a
+    # number sold since the first read would be freed (its row deleted) under its line.
+    blocks = _blocks(conn, [Msisdn(x) for x in held]) if held else {}
+    now_status = conn.execute(
+        unscoped(select(rsv.c.status).where(rsv.c.id == reservation["id"]), "the reservation")
+    ).scalar_one()
+    if now_status != "active":
+        return None
+    held = _held(conn, reservation["id"])
     numbers = [Msisdn(x) for x in held]
     if numbers:
-        blocks = _blocks(conn, numbers)
-        conn.execute(delete(n).where(n.c.msisdn.in_(held)))
+        conn.execute(
+            delete(n).where(
+                n.c.msisdn.in_(held),
+                n.c.reservation_id == reservation["id"],
+                n.c.state == NumberState.RESERVED.value,
+            )
+        )
         _mark(conn, blocks, remove=numbers)
     conn.execute(
         update(rsv).where(rsv.c.id == reservation["id"]).values(status=status, ended_at=clock.now())
@@ -466,7 +484,7 @@ def sweep(db: Database) -> dict[str, int]:
         )
     for reservation in due:
         with db.write() as conn:
-            expired += _end(conn, dict(reservation), "expired")
+            expired += _end(conn, dict(reservation), "expired") or 0
     with db.read() as conn:
         done = (
             conn.execute(
