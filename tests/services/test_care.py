@@ -26,6 +26,7 @@ from openmvne.services import (
     care_teams,
     care_verify,
     money,
+    number_lifecycle,
     number_lookup,
     number_supply,
     sims,
@@ -134,6 +135,18 @@ def test_the_most_specific_rule_wins_and_unrouted_tickets_fall_back(
         db, admin, team_id=cw.team["p2"], brand_id=brand, region_code="330000", ticket_type=None
     )
     assert care_teams.route_test(db, admin, hangzhou, "complaint")["team"]["id"] == cw.team["p2"]
+
+
+def test_a_team_named_as_the_main_team_would_be_leaves_room_for_it(
+    db: Database, cw: CareWorld
+) -> None:
+    """An MVNO names a team of its own "<MVNO> care desk" before its first ticket: its main
+    team, made on first use, takes the next free name (this was a 500 on every ticket)."""
+    care_teams.create_team(
+        db, cw.w.actor["mvno2Admin"], name="青桐通信 care desk", owner_id=None, areas=[]
+    )
+    ticket = cw.ticket(db, cw.m2_line(db), "infoQuery")
+    assert ticket["team_name"] == "青桐通信 care desk (2)"
 
 
 def test_routing_rules_and_teams_are_checked(db: Database, cw: CareWorld) -> None:
@@ -471,6 +484,42 @@ def test_a_refused_message_does_not_count(db: Database, cw: CareWorld) -> None:
 
 def _ledger_credits(db: Database) -> int:
     return count(db, t.ledger_transfer, code=TransferCode.CARE_CREDIT.value)
+
+
+def test_a_tickets_actions_never_reach_the_next_holder_of_its_number(
+    db: Database, cw: CareWorld
+) -> None:
+    """A ticket acts on the line it was opened for. After that line is cancelled and its
+    number sold to someone else, its actions (here reportLost) are refused, line_not_live,
+    and the new holder's line is untouched: they acted on whoever held the number now."""
+    admin = cw.actor("mvnoAdmin")
+    msisdn = cw.line(db)
+    ticket = cw.ticket(db, msisdn, "complaint", who="mvnoAdmin")
+    number_supply.update_policy(db, admin, None, {"quarantine_days": 0})
+    subscriber_orders.run_task(
+        db, admin, msisdn, "cancel", holder=None, reason=None, idempotency_key="cancel"
+    )
+    cw.sw.settle(db)
+    number_lifecycle.sweep(db)  # the quarantine (of no days) ends: the number is for sale
+    cw.sw.sale(db, seq=999, number=msisdn, key="resale")
+    cw.sw.settle(db)
+    for action, given in (
+        ("reportLost", ActionInput(reason="丢失")),
+        ("addService", ActionInput(offering_id=cw.sw.cw.offer["pack"])),
+    ):
+        with pytest.raises(DomainError) as refused:
+            care_actions.act(db, admin, ticket["id"], action, given, idempotency_key=action)
+        assert refused.value.code == "line_not_live"
+    with db.read() as conn:
+        states = conn.execute(
+            unscoped(
+                select(t.subscription.c.state)
+                .where(t.subscription.c.msisdn == msisdn)
+                .order_by(t.subscription.c.created_at),
+                "test",
+            )
+        ).scalars().all()  # fmt: skip
+    assert states == ["cancelled", "active"]
 
 
 def test_a_credit_is_posted_once_per_key(db: Database, cw: CareWorld) -> None:

@@ -38,7 +38,7 @@ from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import InvalidInput, NotFound, RuleViolation
 from openmvne.services import care, idempotency, ledger, lifecycle
 from openmvne.services import subscriber_orders as orders
-from openmvne.services.care_facts import number_facts
+from openmvne.services.care_facts import NumberFacts, number_facts
 from openmvne.services.common import fetch_visible
 from openmvne.services.subscriber_sale import Identity
 
@@ -108,6 +108,15 @@ def _for_mvno(actor: Actor, mvno_id: uuid.UUID, role: Role) -> Actor:
     )
 
 
+def _require_the_tickets_line(facts: NumberFacts, ticket: dict[str, Any]) -> None:
+    """A ticket acts on the line it was opened for, never on a later holder of its number
+    (cancelled, quarantined, sold again): the number's live line must be the ticket's."""
+    if facts.mvno_id != ticket["mvno_id"] or facts.subscription_id != ticket["subscription_id"]:
+        raise RuleViolation(
+            "the ticket's line is no longer live", code="line_not_live", field="msisdn"
+        )
+
+
 def _line_action(
     db: Database,
     actor: Actor,
@@ -118,6 +127,8 @@ def _line_action(
 ) -> dict[str, Any]:
     msisdn, mvno = ticket["msisdn"], ticket["mvno_id"]
     derived = f"care:{ticket['id']}:{_digest(actor, key)[:40]}"
+    with db.read() as conn:
+        _require_the_tickets_line(number_facts(conn, msisdn, live=True), ticket)
     if action is TicketAction.REPLACE_SIM:
         if given.iccid is None or given.holder is None:
             raise InvalidInput(
@@ -238,13 +249,7 @@ def _credit(
         current = care.locked_ticket(conn, actor, ticket["id"])
         check_open(TicketStatus(current["status"]), "credit")
         facts = number_facts(conn, current["msisdn"], live=True)
-        if (
-            facts.mvno_id != current["mvno_id"]
-            or facts.subscription_id != current["subscription_id"]
-        ):
-            raise RuleViolation(
-                "the ticket's line is no longer live", code="line_not_live", field="msisdn"
-            )
+        _require_the_tickets_line(facts, current)
         already = conn.execute(
             unscoped(
                 select(func.coalesce(func.sum(lt.c.amount_fen), 0)).where(

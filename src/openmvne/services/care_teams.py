@@ -356,18 +356,35 @@ def is_member(conn: Connection, team_id: uuid.UUID, user_id: uuid.UUID | None) -
     return found is not None
 
 
+TEAM_NAME_MAX = 100  # care_team.name
+
+
+def _free_team_name(conn: Connection, mvno_id: uuid.UUID, wanted: str) -> str:
+    """`wanted`, cut to the column, or numbered after it when one of the MVNO's teams has
+    that name already (a team someone named so would otherwise fail every new ticket)."""
+    taken = set(
+        conn.execute(unscoped(select(ct.c.name).where(ct.c.mvno_id == mvno_id), WHY)).scalars()
+    )
+    name, n = wanted[:TEAM_NAME_MAX], 1
+    while name in taken:
+        n += 1
+        suffix = f" ({n})"
+        name = wanted[: TEAM_NAME_MAX - len(suffix)] + suffix
+    return name
+
+
 def main_team(conn: Connection, mvno_id: uuid.UUID) -> uuid.UUID:
     """The MVNO's main team (unrouted and breached tickets go there), made on first use."""
     stmt = unscoped(select(ct.c.id).where(ct.c.main_of == mvno_id), WHY)
     found = conn.execute(stmt).scalar()
     if found is not None:
         return found  # type: ignore[no-any-return]  # Uuid column
-    name = conn.execute(unscoped(select(o.c.name).where(o.c.id == mvno_id), WHY)).scalar()
+    mvno_name = conn.execute(unscoped(select(o.c.name).where(o.c.id == mvno_id), WHY)).scalar()
     values = {
         "id": ids.new_id(),
         "mvno_id": mvno_id,
         "owner_party_id": mvno_id,
-        "name": f"{name} care desk",
+        "name": _free_team_name(conn, mvno_id, f"{mvno_name} care desk"),
         "main_of": mvno_id,
         "created_at": clock.now(),
     }
