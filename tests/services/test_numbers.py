@@ -3,12 +3,14 @@ lookup; plus Hypothesis runs of random operations checking the inventory invaria
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from openmvne import clock
 from openmvne.db import tables as t
@@ -73,6 +75,54 @@ def test_utilisation_threshold_gates_more_blocks(nw: NumbersWorld, db: Database)
     granted = number_supply.decide_request(db, op, pending[0]["id"], grant=True)
     assert len(granted["granted_prefixes"]) == 1
     assert granted["granted_prefixes"][0] not in nw.m1_blocks + nw.m2_blocks
+
+
+def test_a_block_request_granted_twice_at_once_is_granted_once(
+    nw: NumbersWorld, db: Database
+) -> None:
+    """Two hosts' admins (here one, twice) grant the same request at the same moment: the
+    second decision waits for the first's lock on the request, then finds it granted. It
+    read the request as pending, and allocated the blocks a second time."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns: no two decisions are ever in flight at once")
+    op, m2 = nw.w.op, nw.w.org["m2"]
+    segment = number_supply.segment_by_prefix(db, "171")
+    number_supply.update_policy(db, op, m2, {"utilisation_threshold_pct": 0})
+    request = number_supply.request_blocks(
+        db, op, segment_id=segment["id"], block_count=2, region_code=None, mvno_id=m2
+    )
+    outcome: dict[str, Any] = {}
+
+    def decide_again() -> None:
+        try:
+            outcome["second"] = number_supply.decide_request(db, op, request["id"], grant=True)
+        except DomainError as refused:
+            outcome["second"] = refused
+
+    racer = threading.Thread(target=decide_again)
+
+    def start_the_second(conn, cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if (
+            statement.startswith("UPDATE number_allocation_request")
+            and threading.current_thread() is threading.main_thread()
+            and racer.ident is None
+        ):
+            racer.start()
+            racer.join(1)
+
+    event.listen(db.engine, "before_cursor_execute", start_the_second)
+    try:
+        first = number_supply.decide_request(db, op, request["id"], grant=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", start_the_second)
+    racer.join(30)
+    assert isinstance(outcome["second"], DomainError), outcome
+    assert outcome["second"].code == "already_decided"
+    with db.read() as conn:
+        blocks = conn.execute(
+            unscoped(select(t.number_block.c.prefix).where(t.number_block.c.mvno_id == m2), "t")
+        ).scalars().all()  # fmt: skip
+    assert sorted(blocks) == sorted(nw.m2_blocks + first["granted_prefixes"])
 
 
 def test_sale_rights_stay_inside_own_blocks_and_never_overlap(

@@ -296,7 +296,10 @@ def decide_request(
     """The host grants (allocating free blocks of the segment) or refuses a request. A grant
     needs the MVNO's utilisation at or above its threshold (the first allocation is exempt)."""
     with db.write() as conn:
-        row = fetch_visible(conn, req, actor.scope, request_id, what="allocation request")
+        # Locked: a second decision at the same time waits, then finds this one's.
+        row = fetch_visible(
+            conn, req, actor.scope, request_id, what="allocation request", for_update=True
+        )
         actor.require(Role.PLATFORM_ADMIN, Role.HOST_ADMIN, action="decide on a block request")
         if row["status"] != "pending":
             raise Conflict(f"the request is already {row['status']}", code="already_decided")
