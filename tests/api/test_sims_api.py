@@ -150,3 +150,38 @@ def test_bad_imports_and_transfers(http: httpx.Client, nw: NumbersWorld) -> None
         403,
         "role_required",
     )
+
+
+def test_a_card_is_marked_faulty_or_destroyed_by_hand_and_nothing_else(
+    http: httpx.Client, nw: NumbersWorld
+) -> None:
+    """By hand a card becomes faulty or destroyed; sold, active and the rest follow sales and
+    lines (a shelf card set to active by hand could never be sold). Imports for an MVNO
+    only."""
+    assert _import(http, nw, [blank(1)]).status_code == 201
+    url = f"{V1}/simCards/{make_iccid('898601', 1)}"
+    mvno = auth_header(nw.w, "mvnoAdmin")
+    for state in ("sold", "active", "inStock", "closed"):
+        assert_problem(
+            http.patch(url, headers=mvno, json={"state": state}), 422, "state_not_manual"
+        )
+    assert http.patch(url, headers=mvno, json={"state": "faulty"}).json()["cardState"] == "faulty"
+    assert (
+        http.patch(url, headers=mvno, json={"state": "destroyed"}).json()["cardState"]
+        == "destroyed"
+    )
+    assert_problem(
+        http.patch(url, headers=mvno, json={"state": "faulty"}), 409, "card_state_conflict"
+    )
+    outlet = ids.to_public("organization", nw.w.org["o1"])
+    refused = http.post(
+        f"{V1}/simBatches",
+        headers=auth_header(nw.w, "platformAdmin"),
+        json={
+            "name": "错批",
+            "mvnoId": outlet,
+            "hostId": ids.to_public("organization", nw.w.org["host"]),
+            "csv": factory([blank(2)]),
+        },
+    )
+    assert_problem(refused, 400, "not_an_mvno")

@@ -31,7 +31,7 @@ from openmvne.domain.sims import (
     imsi_problem,
     secret_problem,
 )
-from openmvne.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from openmvne.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation
 from openmvne.services.common import (
     Filter,
     as_public_id,
@@ -146,7 +146,9 @@ def import_batch(
     batch_id = ids.new_id()
     now = clock.now()
     with db.write() as conn:
-        fetch_visible(conn, t.organization, actor.scope, mvno_id, what="MVNO", field="mvnoId")
+        org = fetch_visible(conn, t.organization, actor.scope, mvno_id, what="MVNO", field="mvnoId")
+        if org["kind"] != OrgKind.MVNO.value:  # cards are an MVNO's stock
+            raise InvalidInput("mvnoId must name an MVNO", code="not_an_mvno", field="mvnoId")
         conn.execute(
             insert(batch).values(
                 id=batch_id,
@@ -496,7 +498,19 @@ def stock(db: Database, scope: Scope) -> list[dict[str, Any]]:
         return [{"holder_party_id": h, "state": s, "count": n} for h, s, n in conn.execute(stmt)]
 
 
+# What a person may set by hand; sold, active, replaced, closed and back in stock follow
+# sales and lines (a card set to active by hand could never be sold).
+MANUAL_STATES = frozenset({CardState.FAULTY, CardState.DESTROYED})
+
+
 def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> dict[str, Any]:
+    if target not in MANUAL_STATES:
+        raise RuleViolation(
+            f"a card becomes {target.value} by a sale or its line, not by hand "
+            f"(by hand: {', '.join(sorted(s.value for s in MANUAL_STATES))})",
+            code="state_not_manual",
+            field="state",
+        )
     with db.write() as conn:
         stmt = scoped(select(card).where(card.c.iccid == iccid.upper()), card, actor.scope)
         if conn.dialect.name == "postgresql":  # a sale of the card waits, or this does
