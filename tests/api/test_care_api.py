@@ -155,6 +155,28 @@ def test_bad_input_is_a_problem_and_changes_nothing(
         "unsupported_media_type",
     )
     assert_problem(http.get(f"{TICKETS}/tkt_nonsense", headers=agent), 404, "not_found")
+    # A window's ends are instants: without an offset, or past the year 9999 in UTC, they
+    # name none (both were 500s).
+    for window in (
+        {"since": "2026-11-01T00:00:00"},
+        {"until": "9999-12-31T23:00:00-05:00"},
+    ):
+        problem = assert_problem(
+            http.post(
+                f"{V1}/troubleTickets/{ticket['id']}/actions/traceRecharge",
+                json=window,
+                headers=agent,
+            ),
+            400,
+            "invalid_request",
+        )
+        assert problem["field"] in window
+    traced = http.post(
+        f"{V1}/troubleTickets/{ticket['id']}/actions/traceRecharge",
+        json={"since": "2026-11-01T00:00:00+08:00"},
+        headers=agent,
+    )
+    assert traced.status_code == 201, traced.text
 
 
 def test_self_care_needs_the_code_sent_to_the_number(

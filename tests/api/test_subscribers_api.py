@@ -3,13 +3,14 @@ line summary, tasks, the audited unmasked read, and tenancy."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from openmvne import ids
+from openmvne import clock, ids
 from openmvne.db import tables as t
 from openmvne.db.scoping import unscoped
 from openmvne.network.simulator import SimulatedHostNetwork
@@ -373,3 +374,32 @@ def test_a_lines_card_moves_only_through_the_line(
         headers={**auth_header(sw.w, "mvnoAdmin"), "Content-Type": "application/merge-patch+json"},
     )
     assert_problem(patched, 409, "card_in_service")
+
+
+def test_an_id_expiring_today_in_beijing_sells_whatever_the_offset_it_is_sent_in(
+    http: httpx.Client, backend: Backend, sw: SubscribersWorld
+) -> None:
+    """An ID card's expiry is a date in Beijing. Sent as the instant 16:30 UTC on the 28th
+    (00:30 on the 29th in Beijing), it expires on the 29th: on the 29th the sale goes
+    through. It was taken as the 28th, the date in UTC, and refused as expired."""
+    with clock.frozen(datetime(2026, 11, 29, 4, tzinfo=UTC)):  # noon in Beijing
+        msisdn, reservation = reserve(backend, sw)
+        body = sale_body(sw, msisdn, sw.card(), reservation, resident_id(71))
+        holder = body["relatedParty"][0]["individualIdentification"][0]
+        holder["validFor"] = {"endDateTime": "2026-11-28T16:30:00Z"}
+        sold = http.post(
+            ORDER, json=body, headers={**auth_header(sw.w, "outletClerk"), "Idempotency-Key": "x"}
+        )
+        assert sold.status_code == 201, sold.text
+        holder["validFor"] = {"endDateTime": "2026-11-28T15:30:00Z"}  # 23:30 on the 28th
+        msisdn, reservation = reserve(backend, sw)
+        body["productOrderItem"][0]["product"]["productCharacteristic"] = [
+            {"name": "msisdn", "value": msisdn},
+            {"name": "iccid", "value": sw.card()},
+            {"name": "reservationId", "value": reservation},
+        ]
+        body["externalId"] = f"o1-{msisdn}"
+        expired = http.post(
+            ORDER, json=body, headers={**auth_header(sw.w, "outletClerk"), "Idempotency-Key": "y"}
+        )
+        assert_problem(expired, 400, "id_expired")

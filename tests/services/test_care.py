@@ -214,6 +214,10 @@ def test_id_numbers_never_stay_in_ticket_text(db: Database, cw: CareWorld) -> No
         db, cw.actor("p1Agent"), ticket["id"], notes=[f"核对 {number.lower()} 无误"]
     )
     assert all(number not in n and number.lower() not in n for n in note_texts(updated))
+    # Touching letters, as people type them: still masked.
+    for text in (f"ID{number}", f"证件号{number}X", f"sfz:{number.lower()}abc"):
+        masked = cw.ticket(db, msisdn, description=text)["description"]
+        assert number not in masked.upper(), masked
 
 
 # --- tenancy of the desk -----------------------------------------------------------------------

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from openmvne.domain.channels import ChannelLevel
 from openmvne.domain.numbers import HostNetwork
 from openmvne.domain.parties import OrgKind, PartnerType, PartyStatus
+from openmvne.domain.subscribers import local_date
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        raise ValueError("an instant between the years 1 and 9999 in UTC") from None
+
+
+# An instant: with its offset (a time without one names no instant), kept in UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+def calendar_date(value: datetime) -> date:
+    """The business date a sent date-time names (an ID card's expiry, say): Beijing's for an
+    instant with an offset (16:00Z is the next day there), as written for one without."""
+    return local_date(value) if value.tzinfo is not None else value.date()
 
 
 class Body(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field, StrictInt
 
-from openmvne.api.schemas import Body, TmfBody
+from openmvne.api.schemas import Body, Instant, TmfBody
 
 
 class RelatedEntityIn(Body):
@@ -106,5 +106,5 @@ class TicketActionBody(Body):
     evidence: Evidence | None = None
     offeringId: str | None = None
     amountFen: StrictInt | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None

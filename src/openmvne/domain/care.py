@@ -345,8 +345,10 @@ def send_wait(sent_at: list[datetime], now: datetime) -> timedelta | None:
 
 # --- free text ------------------------------------------------------------------------------
 
-# Resident IDs (18 characters) and first-generation IDs (15 digits), standing alone.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
+# Resident IDs (18 characters) and first-generation IDs (15 digits), not inside a longer run
+# of digits. Letters may touch them ("ID44030519…", "…001X号"): masking a stray order number
+# is cheaper than keeping an ID.
+_ID_NUMBER = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9])")
 
 
 def redact(text: str | None) -> str | None:

@@ -14,6 +14,7 @@ from openmvne.api import tmf
 from openmvne.api.auth import caller, caller_now, database
 from openmvne.api.ratelimit import TokenBucket
 from openmvne.api.routing import Router
+from openmvne.api.schemas import calendar_date
 from openmvne.api.schemas_care import (
     AreaBody,
     CareRouteCreate,
@@ -160,7 +161,7 @@ def _holder(body: TicketActionBody) -> Identity | None:
         number=body.identification.identificationId,
         given_name="-",
         family_name="-",
-        expires_on=valid.date() if valid else None,
+        expires_on=calendar_date(valid) if valid else None,
         evidence_source=body.evidence.source,
         evidence_reference=body.evidence.reference,
     )

@@ -15,7 +15,7 @@ from openmvne.api import presenters_subscribers as show
 from openmvne.api import tmf
 from openmvne.api.auth import caller, database
 from openmvne.api.routing import Router
-from openmvne.api.schemas import Body, TmfBody
+from openmvne.api.schemas import Body, TmfBody, calendar_date
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
 from openmvne.errors import InvalidInput
@@ -109,7 +109,7 @@ def _expiry(identification: Identification) -> date | None:
     valid = identification.validFor
     if valid is None or valid.endDateTime is None:
         return None
-    return valid.endDateTime.date()
+    return calendar_date(valid.endDateTime)
 
 
 def _identity(
