@@ -504,13 +504,6 @@ MANUAL_STATES = frozenset({CardState.FAULTY, CardState.DESTROYED})
 
 
 def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> dict[str, Any]:
-    if target not in MANUAL_STATES:
-        raise RuleViolation(
-            f"a card becomes {target.value} by a sale or its line, not by hand "
-            f"(by hand: {', '.join(sorted(s.value for s in MANUAL_STATES))})",
-            code="state_not_manual",
-            field="state",
-        )
     with db.write() as conn:
         stmt = scoped(select(card).where(card.c.iccid == iccid.upper()), card, actor.scope)
         if conn.dialect.name == "postgresql":  # a sale of the card waits, or this does
@@ -532,6 +525,13 @@ def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> d
                 f"the card is line {line}'s: use the line's tasks (reportLost, replaceSim)",
                 code="card_in_service",
                 field="iccid",
+            )
+        if target not in MANUAL_STATES:
+            raise RuleViolation(
+                f"a card becomes {target.value} by a sale or its line, not by hand "
+                f"(by hand: {', '.join(sorted(s.value for s in MANUAL_STATES))})",
+                code="state_not_manual",
+                field="state",
             )
         check_card_move(CardState(row["state"]), target, row["iccid"])
         conn.execute(
