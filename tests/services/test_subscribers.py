@@ -3,6 +3,8 @@ host network."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import threading
@@ -21,6 +23,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.channels import ChannelLevel
 from openmvne.domain.ledger import AccountKind
+from openmvne.domain.sims import make_iccid
 from openmvne.domain.subscribers import BUSINESS_TZ, first_of_next_month, local_date
 from openmvne.errors import DomainError
 from openmvne.network.provisioning import Command
@@ -29,11 +32,13 @@ from openmvne.services import (
     lifecycle,
     money,
     number_lifecycle,
+    sims,
     subscriber_orders,
     subscriber_sale,
 )
 from openmvne.services.subscriber_sale import SaleRequest, checked_identity, fingerprint, sell
 from tests.subscribers_world import (
+    KI,
     SubscribersWorld,
     Timeline,
     build_subscribers,
@@ -786,3 +791,27 @@ def test_a_reservation_released_while_its_number_is_sold_keeps_the_sale(
         ).scalar()
     assert row == "assigned"
     assert number_lifecycle.get_reservation(db, admin.scope, held)["status"] == "used"
+
+
+def test_a_number_on_a_pre_bound_card_is_not_sold_with_a_blank_one(
+    db: Database, sw: SubscribersWorld
+) -> None:
+    """A pre-bound card carries its number; selling that number with a blank card is refused,
+    number_bound_to_another_card, and nothing changes (it was a 500: one number, two cards)."""
+    number = sw.free_number()
+    prebound = [make_iccid("898601", 7000), "460010000007000", KI, KI, "prebound", number, ""]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([sims.COLUMNS, prebound])
+    sims.import_batch(
+        db, sw.w.op, mvno_id=sw.w.org["m1"], host_id=sw.w.org["host"], name="pb",
+        lines=sims.read_lines(buffer.getvalue()),
+    )  # fmt: skip
+    blank_card = sw.card()
+    with pytest.raises(DomainError) as refused:
+        sw.sale(db, seq=63, number=number, iccid=blank_card)
+    assert refused.value.code == "number_bound_to_another_card"
+    with db.read() as conn:
+        state = conn.execute(
+            unscoped(select(t.sim_card.c.state).where(t.sim_card.c.iccid == blank_card), "t")
+        ).scalar()
+    assert state == "inStock"

@@ -261,6 +261,18 @@ def _card(
             code="card_bound_to_another_number",
             field="iccid",
         )
+    if row["msisdn"] is None:
+        # A number printed on a pre-bound card is sold with that card only (it was a 500:
+        # one number, two cards).
+        bound = conn.execute(
+            unscoped(select(c.c.iccid).where(c.c.msisdn == m.national, c.c.id != row["id"]), WHY)
+        ).scalar()
+        if bound is not None:
+            raise RuleViolation(
+                f"{m.national} is pre-bound to card {bound}: sell it with that card",
+                code="number_bound_to_another_card",
+                field="msisdn",
+            )
     return dict(row)
 
 
