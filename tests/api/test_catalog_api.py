@@ -65,6 +65,28 @@ def test_tmf620_offering_specification_price(http: httpx.Client, cw: CatalogWorl
     assert {o["name"] for o in listed.json()} == {"1GB 加油包", "内部包"}
     catalogs = http.get(f"{TMF}/catalog", headers=mvno).json()
     assert len(catalogs) == 1
+    # Its href is a resource (it was a 404); another MVNO's catalog is not found.
+    assert http.get(catalogs[0]["href"], headers=mvno).json() == catalogs[0]
+    assert_problem(
+        http.get(catalogs[0]["href"], headers=auth_header(cw.w, "mvno2Admin")), 404, "not_found"
+    )
+    host = ids.to_public("catalog", cw.w.org["host"])  # an organisation, not an MVNO
+    assert_problem(
+        http.get(f"{TMF}/catalog/{host}", headers=auth_header(cw.w, "platformAdmin")),
+        404,
+        "not_found",
+    )
+    # Lists that filter on nothing say so (they ignored what they were given).
+    for path in (f"{TMF}/catalog", "/openmvne/v1/brands", "/openmvne/v1/wholesalePriceLists"):
+        assert_problem(
+            http.get(path, headers=mvno, params={"colour": "red"}), 400, "unknown_filter"
+        )
+    assert (
+        http.get(
+            "/openmvne/v1/inversionAlerts", headers=mvno, params={"status": "open"}
+        ).status_code
+        == 200
+    )
     assert len(http.get(f"{TMF}/category").json()) == 5
 
 

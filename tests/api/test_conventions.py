@@ -124,6 +124,26 @@ def test_attribute_filters_and_paging_headers(http, admin) -> None:
     assert http.get(ORGS, params={"offset": 10**12}, headers=admin).json() == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tmf-api/accountManagement/v4/billingAccount",
+        "/tmf-api/accountManagement/v4/partyAccount",
+        "/openmvne/v1/settlementRuns",
+        "/tmf-api/customerBillManagement/v4/customerBill",
+        "/tmf-api/customerManagement/v4/customer",
+        "/openmvne/v1/ratingBatches",
+    ],
+)
+def test_lists_that_filter_on_nothing_refuse_a_filter(http, admin, path) -> None:
+    """They answered every item, as if the filter were not there."""
+    assert http.get(path, headers=admin).status_code == 200
+    problem = assert_problem(
+        http.get(path, headers=admin, params={"colour": "red"}), 400, "unknown_filter"
+    )
+    assert problem["field"] == "colour"
+
+
 def test_merge_patch_changes_given_fields_only(http, admin) -> None:
     created = _org(http, admin, "卖场乙", tradingName="乙记")
     url = f"{ORGS}/{created['id']}"

@@ -282,6 +282,13 @@ def test_policy_and_rules(http: httpx.Client, nw: NumbersWorld) -> None:
         400,
         "out_of_range",
     )
+    for not_a_number in ({"reservationMinutes": True}, {"quarantineDays": "30"}):
+        assert_problem(
+            http.patch(url, headers=auth_header(w, "mvnoAdmin"), json=not_a_number),
+            400,
+            "invalid_request",
+        )
+    assert http.get(url, headers=auth_header(w, "mvnoAdmin")).json()["quarantineDays"] == 60
     rules = {
         "rules": [{"rule": "endsWith:8", "grade": "X"}],
         "prices": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from openmvne.api.schemas import Body
 
@@ -16,7 +16,7 @@ class SegmentCreate(Body):
 
 class AllocationRequestCreate(Body):
     segmentId: str
-    blockCount: int = Field(ge=1, le=10_000)
+    blockCount: StrictInt = Field(ge=1, le=10_000)
     regionCode: str | None = Field(None, description="Home region of the blocks (GB/T 2260)")
     mvnoId: str | None = Field(None, description="Default: the caller's MVNO")
 
@@ -36,7 +36,7 @@ class SaleRightCreate(Body):
 
 class ReservationCreate(Body):
     msisdns: list[str] | None = Field(None, description="Reserve exactly these numbers")
-    count: int | None = Field(None, ge=1, le=20, description="Or: this many from a search")
+    count: StrictInt | None = Field(None, ge=1, le=20, description="Or: this many from a search")
     pattern: str | None = None
     excludeDigits: str = ""
     grade: str | None = None
@@ -51,9 +51,10 @@ class ReservationCreate(Body):
 
 
 class NumberPolicyPatch(Body):
-    utilisationThresholdPct: int | None = None
-    quarantineDays: int | None = None
-    reservationMinutes: int | None = None
+    # Strict: "30" and true are not numbers of days (they were stored as 30 and 1).
+    utilisationThresholdPct: StrictInt | None = None
+    quarantineDays: StrictInt | None = None
+    reservationMinutes: StrictInt | None = None
     prettyNumberRules: dict[str, Any] | None = None
 
 

@@ -45,6 +45,19 @@ def list_params(
     return ListParams(offset, limit, parse_fields(fields), filters)
 
 
+def refuse_filters(params: ListParams, *named: str) -> None:
+    """For a list that filters on nothing but its `named` query parameters: any other
+    attribute is a 400 unknown_filter, never silently ignored (docs/api.md)."""
+    unknown = sorted(set(params.filters) - set(named))
+    if unknown:
+        filterable = ", ".join(named) or "nothing"
+        raise InvalidInput(
+            f"cannot filter on {unknown[0]!r}; filterable: {filterable}",
+            code="unknown_filter",
+            field=unknown[0],
+        )
+
+
 def parse_fields(fields: str | None) -> tuple[str, ...] | None:
     if fields is None:
         return None

@@ -32,6 +32,7 @@ from openmvne.api.schemas_catalog import (
 from openmvne.db.engine import Database
 from openmvne.domain.access import Actor
 from openmvne.domain.catalog import RevenueTier, UnitRates
+from openmvne.domain.parties import OrgKind
 from openmvne.errors import InvalidInput, NotFound
 from openmvne.money import parse_rate_fen
 from openmvne.services import catalog, parties
@@ -239,37 +240,60 @@ def get_category(category_id: str, request: Request) -> JSONResponse:
     )
 
 
+def _catalog(r: dict[str, Any], base: str) -> dict[str, Any]:
+    public = ids.to_public("catalog", r["id"])
+    return {
+        "id": public,
+        "href": f"{base}{TMF}/catalog/{public}",
+        "@type": "Catalog",
+        "name": f"{r['name']} catalog",
+        "lifecycleStatus": "active",
+        "relatedParty": [
+            {
+                "id": ids.to_public("organization", r["id"]),
+                "role": "operator",
+                "@referredType": "Organization",
+            }
+        ],
+        "category": [
+            {"id": key, "href": f"{base}{TMF}/category/{key}"} for key in pc.CATEGORY_NAMES
+        ],
+    }
+
+
 @router.get(
     f"{TMF}/catalog", tags=["TMF620 Product Catalog"], summary="One catalog per MVNO you may see"
 )
 def list_catalogs(
-    request: Request, actor: Actor = Depends(caller), db: Database = Depends(database)
+    request: Request,
+    params: tmf.ListParams = Depends(tmf.list_params),
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
 ) -> JSONResponse:
-    rows, _ = parties.list_organisations(db, actor.scope, {"organizationType": "mvno"}, 0, 1000)
-    base = tmf.base_url(request)
-    items = [
-        {
-            "id": ids.to_public("catalog", r["id"]),
-            "href": f"{base}{TMF}/catalog/{ids.to_public('catalog', r['id'])}",
-            "@type": "Catalog",
-            "name": f"{r['name']} catalog",
-            "lifecycleStatus": "active",
-            "relatedParty": [
-                {
-                    "id": ids.to_public("organization", r["id"]),
-                    "role": "operator",
-                    "@referredType": "Organization",
-                }
-            ],
-            "category": [
-                {"id": key, "href": f"{base}{TMF}/category/{key}"} for key in pc.CATEGORY_NAMES
-            ],
-        }
-        for r in rows
-    ]
-    return JSONResponse(
-        items, headers={"X-Total-Count": str(len(items)), "X-Result-Count": str(len(items))}
+    tmf.refuse_filters(params)
+    rows, total = parties.list_organisations(
+        db, actor.scope, {"organizationType": "mvno"}, params.offset, params.limit
     )
+    base = tmf.base_url(request)
+    return tmf.list_response([_catalog(r, base) for r in rows], total, params)
+
+
+@router.get(
+    f"{TMF}/catalog/{{catalog_id}}",
+    tags=["TMF620 Product Catalog"],
+    summary="Retrieve an MVNO's catalog",
+)
+def get_catalog(
+    catalog_id: str,
+    request: Request,
+    fields: str | None = None,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    row = parties.get_organisation(db, actor.scope, tmf.path_id("catalog", catalog_id))
+    if row["kind"] != OrgKind.MVNO.value:
+        raise NotFound(f"no catalog with id {catalog_id!r}")
+    return tmf.item_response(_catalog(row, tmf.base_url(request)), fields)
 
 
 # --- brands -------------------------------------------------------------------------------------
@@ -303,6 +327,7 @@ def list_brands(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params)
     rows, total = catalog.list_brands(db, actor.scope, params.offset, params.limit)
     base = tmf.base_url(request)
     return tmf.list_response([pc.brand(r, base) for r in rows], total, params)
@@ -407,6 +432,7 @@ def list_price_lists(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params)
     rows, total = catalog.list_price_lists(db, actor.scope, params.offset, params.limit)
     base = tmf.base_url(request)
     return tmf.list_response([pc.price_list(r, base) for r in rows], total, params)
@@ -622,6 +648,7 @@ def list_alerts(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params, "status")
     rows, total = catalog.list_alerts(db, actor.scope, status, params.offset, params.limit)
     base = tmf.base_url(request)
     return tmf.list_response([pc.alert(r, base) for r in rows], total, params)

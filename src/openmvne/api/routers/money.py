@@ -515,6 +515,7 @@ def billing_accounts(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params)
     rows, total = money.list_accounts(db, actor, ["subscriberPrepaid"], params.offset, params.limit)
     return tmf.list_response([_account_view(r, "BillingAccount") for r in rows], total, params)
 
@@ -528,6 +529,7 @@ def party_accounts(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params)
     rows, total = money.list_accounts(
         db, actor, ["outletFloat", "channelCommission"], params.offset, params.limit
     )

@@ -95,6 +95,7 @@ def list_runs(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params)
     rows, total = settlement.list_runs(db, actor.scope, params.offset, params.limit)
     base = tmf.base_url(request)
     return tmf.list_response([_run(r, base) for r in rows], total, params)
@@ -107,6 +108,7 @@ def list_bills(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params)
     rows, total = settlement.list_bills(db, actor.scope, params.offset, params.limit)
     base = tmf.base_url(request)
     return tmf.list_response([_bill(r, base) for r in rows], total, params)

@@ -246,6 +246,7 @@ def list_customers(
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
+    tmf.refuse_filters(params)
     rows, total = orders.list_customers(db, actor.scope, params.offset, params.limit)
     base = tmf.base_url(request)
     return tmf.list_response([show.customer(r, base) for r in rows], total, params)

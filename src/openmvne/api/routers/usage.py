@@ -111,6 +111,7 @@ def rating_batches(
     db: Database = Depends(database),
 ) -> JSONResponse:
     actor.require(Role.PLATFORM_ADMIN, action="read rating batches")
+    tmf.refuse_filters(params)
     rows, total = usage.list_batches(db, params.offset, params.limit)
     base = tmf.base_url(request)
     items = [
