@@ -144,6 +144,28 @@ def test_lists_that_filter_on_nothing_refuse_a_filter(http, admin, path) -> None
     assert problem["field"] == "colour"
 
 
+@pytest.mark.parametrize(
+    ("path", "name", "good"),
+    [
+        ("/openmvne/v1/numberReservations", "status", "active"),
+        ("/openmvne/v1/blockAllocationRequests", "status", "pending"),
+        ("/openmvne/v1/saleRights", "status", "revoked"),
+        ("/openmvne/v1/transfers", "code", "recharge"),
+        ("/tmf-api/productCatalogManagement/v4/productOffering", "lifecycleStatus", "retired"),
+        ("/tmf-api/troubleTicket/v4/troubleTicket", "status", "resolved"),
+        ("/openmvne/v1/careRouting", "ticketType", "faultyCard"),
+        ("/openmvne/v1/slaBreaches", "priority", "high"),
+    ],
+)
+def test_a_filter_on_a_few_values_refuses_any_other(http, admin, path, name, good) -> None:
+    """An unknown status answered an empty list, as if nothing matched."""
+    assert http.get(path, headers=admin, params={name: good}).status_code == 200
+    problem = assert_problem(
+        http.get(path, headers=admin, params={name: "zz"}), 400, "bad_filter_value"
+    )
+    assert problem["field"] == name
+
+
 def test_merge_patch_changes_given_fields_only(http, admin) -> None:
     created = _org(http, admin, "卖场乙", tradingName="乙记")
     url = f"{ORGS}/{created['id']}"
@@ -294,7 +316,10 @@ def test_ids_of_the_wrong_kind_are_not_found(http, admin) -> None:
 
 def test_unknown_route_and_method_are_problems(http, admin) -> None:
     assert_problem(http.get("/tmf-api/nothing", headers=admin), 404, "not_found")
-    assert_problem(http.put(ORGS, headers=admin, json={}), 405, "method_not_allowed")
+    not_allowed = http.put(ORGS, headers=admin, json={})
+    assert_problem(not_allowed, 405, "method_not_allowed")
+    assert set(not_allowed.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert "PUT" not in not_allowed.headers["allow"]
 
 
 def test_request_id_is_echoed_or_made(http) -> None:

@@ -177,6 +177,10 @@ def test_routing_rules_and_teams_are_checked(db: Database, cw: CareWorld) -> Non
         care_teams.add_member(db, admin, cw.team["p1"], cw.actor("partnerAdmin").user_id)
     with raises("not_found", 404):  # an agent of another organisation
         care_teams.add_member(db, admin, cw.team["p1"], cw.actor("p2Agent").user_id)
+    with raises("not_an_mvno", 400):  # the platform names an outlet as the MVNO
+        care_teams.create_team(
+            db, cw.w.op, name="网点团队", owner_id=None, areas=[], mvno_id=cw.w.org["o1"]
+        )
 
 
 def test_bad_tickets_change_nothing(db: Database, cw: CareWorld) -> None:

@@ -7,6 +7,7 @@ Body: type, title, status, detail, instance (RFC 9457) + code, reason, message, 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -134,4 +135,27 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         detail = exc.detail if isinstance(exc.detail, str) else "error"
-        return problem(request, exc.status_code, code, detail, detail)
+        headers = dict(exc.headers) if exc.headers else None
+        allowed = _allowed(request) if exc.status_code == 405 else []
+        if allowed:  # RFC 9110: a 405 says what the resource allows (Starlette's says less)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return problem(request, exc.status_code, code, detail, detail, headers=headers)
+
+
+_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method the API documents for this path (Starlette names only the first
+    route's, and a path's GET and POST are two routes). From the OpenAPI paths, read once."""
+    table = getattr(request.app.state, "methods_by_path", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+             {m.upper() for m in operations if m in _METHODS})
+            for path, operations in request.app.openapi()["paths"].items()
+        ]  # fmt: skip
+        request.app.state.methods_by_path = table
+    return sorted(
+        {m for pattern, methods in table if pattern.match(request.url.path) for m in methods}
+    )

@@ -45,27 +45,27 @@ from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Forbidden, InvalidInput, NotFound
 from openmvne.services import care_teams, care_verify, idempotency
 from openmvne.services.care_facts import NumberFacts, number_facts
-from openmvne.services.common import Filter, as_public_id, fetch_visible, get_one, list_page
+from openmvne.services.common import Filter, as_public_id, fetch_visible, get_one, list_page, one_of
 
 tt = t.trouble_ticket
 ev = t.ticket_event
 br = t.care_sla_breach
 WHY = "the visible ticket's own history, team and brand"
 TICKET_FILTERS: dict[str, Filter] = {
-    "status": (tt.c.status, str),
-    "ticketType": (tt.c.ticket_type, str),
-    "priority": (tt.c.priority, str),
-    "severity": (tt.c.severity, str),
+    "status": (tt.c.status, one_of(TicketStatus)),
+    "ticketType": (tt.c.ticket_type, one_of(TicketType)),
+    "priority": (tt.c.priority, one_of(Priority)),
+    "severity": (tt.c.severity, one_of(Severity)),
     "msisdn": (tt.c.msisdn, str),
-    "channel": (tt.c.channel, str),
+    "channel": (tt.c.channel, one_of(Channel)),
     "teamId": (tt.c.team_id, as_public_id("care_team")),
     "mvnoId": (tt.c.mvno_id, as_public_id("organization")),
 }
 BREACH_FILTERS: dict[str, Filter] = {
     "teamId": (br.c.team_id, as_public_id("care_team")),
     "mvnoId": (br.c.mvno_id, as_public_id("organization")),
-    "ticketType": (br.c.ticket_type, str),
-    "priority": (br.c.priority, str),
+    "ticketType": (br.c.ticket_type, one_of(TicketType)),
+    "priority": (br.c.priority, one_of(Priority)),
 }
 CARE_SIDE = frozenset({Role.CARE_AGENT, Role.MVNO_ADMIN, Role.PARTNER_ADMIN, Role.PLATFORM_ADMIN})
 SLA_SWEEP = Actor(

@@ -31,7 +31,7 @@ from openmvne.domain.care import (
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from openmvne.services.care_facts import block_facts
-from openmvne.services.common import Filter, as_public_id, fetch_visible, get_one, list_page
+from openmvne.services.common import Filter, as_public_id, fetch_visible, get_one, list_page, one_of
 
 ct = t.care_team
 area = t.care_team_area
@@ -46,7 +46,7 @@ TEAM_FILTERS: dict[str, Filter] = {
 ROUTE_FILTERS: dict[str, Filter] = {
     "mvnoId": (cr.c.mvno_id, as_public_id("organization")),
     "teamId": (cr.c.team_id, as_public_id("care_team")),
-    "ticketType": (cr.c.ticket_type, str),
+    "ticketType": (cr.c.ticket_type, one_of(TicketType)),
 }
 
 
@@ -104,9 +104,11 @@ def _write_areas(conn: Connection, team_id: uuid.UUID, areas: Sequence[AreaIn]) 
 
 def _owner(conn: Connection, mvno_id: uuid.UUID, owner_id: uuid.UUID) -> str:
     """The MVNO itself, or a partner with an approved authorisation of it."""
-    if owner_id == mvno_id:
-        return OrgKind.MVNO.value
     kind = conn.execute(unscoped(select(o.c.kind).where(o.c.id == owner_id), WHY)).scalar()
+    if owner_id == mvno_id:
+        if kind != OrgKind.MVNO.value:  # the platform named an outlet, a host, or nothing
+            raise InvalidInput("mvnoId must name an MVNO", code="not_an_mvno", field="mvnoId")
+        return OrgKind.MVNO.value
     ca = t.channel_authorisation
     approved = conn.execute(
         unscoped(

@@ -30,6 +30,7 @@ from openmvne.services.common import (
     fetch_visible,
     get_one,
     list_page,
+    one_of,
     refuse_removing_required,
 )
 
@@ -45,7 +46,7 @@ ADMINS = (Role.PLATFORM_ADMIN, Role.MVNO_ADMIN)
 
 OFFER_FILTERS: dict[str, Filter] = {
     "name": (po.c.name, str),
-    "lifecycleStatus": (po.c.status, str),
+    "lifecycleStatus": (po.c.status, one_of(("active", "retired"))),
     "offerType": (po.c.kind, lambda v: OfferKind(v).value),
     "mvnoId": (po.c.mvno_id, as_public_id("organization")),
 }

@@ -23,14 +23,14 @@ from openmvne.domain.parties import Role
 from openmvne.domain.settlement import check_month, month_bounds
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound
 from openmvne.services import idempotency, ledger, recharges
-from openmvne.services.common import Filter, apply_filters, as_public_id
+from openmvne.services.common import Filter, apply_filters, as_public_id, one_of
 
 o = t.organization
 ro = t.recharge_order
 WHY = "cross-brand recharge: any outlet may learn a number's brand and credit it"
 # The top tier's rate is what the MVNO pays in all; each tier keeps its rate less its child's.
 TRANSFER_FILTERS: dict[str, Filter] = {
-    "code": (t.ledger_transfer.c.code, str),
+    "code": (t.ledger_transfer.c.code, one_of(TransferCode)),
     "mvnoId": (t.ledger_transfer.c.mvno_id, as_public_id("organization")),
 }
 

@@ -30,6 +30,7 @@ from openmvne.services.common import (
     fetch_visible,
     get_one,
     list_page,
+    one_of,
 )
 from openmvne.services.number_common import load_bitmap, may_sell, policy, rules, store_taken
 
@@ -40,7 +41,7 @@ MAX_PER_RESERVATION = 20
 SELLERS = (Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, Role.PARTNER_ADMIN, Role.OUTLET_CLERK)
 
 RESERVATION_FILTERS: dict[str, Filter] = {
-    "status": (rsv.c.status, str),
+    "status": (rsv.c.status, one_of(("active", "used", "released", "expired"))),
     "mvnoId": (rsv.c.mvno_id, as_public_id("organization")),
     "partyId": (rsv.c.party_id, as_public_id("organization")),
 }

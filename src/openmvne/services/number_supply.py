@@ -39,6 +39,7 @@ from openmvne.services.common import (
     fetch_visible,
     get_one,
     list_page,
+    one_of,
 )
 from openmvne.services.number_common import EMPTY, forget_policy, policy_row
 
@@ -56,12 +57,12 @@ BLOCK_FILTERS: dict[str, Filter] = {
     "prefix": (blk.c.prefix, str),
 }
 REQUEST_FILTERS: dict[str, Filter] = {
-    "status": (req.c.status, str),
+    "status": (req.c.status, one_of(("pending", "granted", "refused"))),
     "mvnoId": (req.c.mvno_id, as_public_id("organization")),
     "segmentId": (req.c.segment_id, as_public_id("number_segment")),
 }
 SALE_RIGHT_FILTERS: dict[str, Filter] = {
-    "status": (sr.c.status, str),
+    "status": (sr.c.status, one_of(("active", "revoked"))),
     "holderId": (sr.c.holder_id, as_public_id("channel_authorisation")),
     "mvnoId": (sr.c.mvno_id, as_public_id("organization")),
 }
