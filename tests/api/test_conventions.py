@@ -342,6 +342,17 @@ def test_health_docs_openapi(http) -> None:
         "/openmvne/v1/channelAuthorisations/{auth_id}/approve",
     ):
         assert path in spec["paths"], path
+    # Errors as they really leave: problems, bad input a 400; never FastAPI's 422 shape.
+    operations = [op for methods in spec["paths"].values() for op in methods.values()]
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for op in operations:
+        assert "422" not in op["responses"], op["operationId"]
+        assert op["responses"]["default"]["content"][PROBLEM]["schema"] == problem_ref
+    posted = spec["paths"][ORGS]["post"]["responses"]["400"]
+    assert posted["content"][PROBLEM]["schema"] == problem_ref
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    missing = http.get(f"{ORGS}/org_nothing")
+    assert set(spec["components"]["schemas"]["Problem"]["required"]) <= set(missing.json())
 
 
 def test_metrics_count_requests_and_errors_by_route(http, admin) -> None:

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from openmvne import __version__
-from openmvne.api import problems
+from openmvne.api import openapi_doc, problems
 from openmvne.api.middleware import Metrics, RequestContext
 from openmvne.api.routers import (
     care,
@@ -135,6 +135,7 @@ def create_app(
     app.state.network = network or wiring.from_settings(settings)
     app.state.metrics = Metrics()
     problems.install(app)
+    openapi_doc.install(app)
     for router in (
         # The routers that outlets and the network call at high rates first: routes are
         # matched in order.
