@@ -127,8 +127,8 @@ def _line_action(
 ) -> dict[str, Any]:
     msisdn, mvno = ticket["msisdn"], ticket["mvno_id"]
     derived = f"care:{ticket['id']}:{_digest(actor, key)[:40]}"
-    with db.read() as conn:
-        _require_the_tickets_line(number_facts(conn, msisdn, live=True), ticket)
+    # The ticket's own line, checked under the line's lock: never the number's next holder.
+    line_id = ticket["subscription_id"]
     if action is TicketAction.REPLACE_SIM:
         if given.iccid is None or given.holder is None:
             raise InvalidInput(
@@ -144,6 +144,7 @@ def _line_action(
             iccid=given.iccid,
             holder=given.holder,
             idempotency_key=derived,
+            line_id=line_id,
         )
     elif action in (TicketAction.ADD_SERVICE, TicketAction.REMOVE_SERVICE):
         if given.offering_id is None:
@@ -155,6 +156,7 @@ def _line_action(
             offering_id=given.offering_id,
             add=action is TicketAction.ADD_SERVICE,
             idempotency_key=derived,
+            line_id=line_id,
         )
     else:
         result = orders.run_task(
@@ -165,6 +167,7 @@ def _line_action(
             holder=None,
             reason=redact(given.reason),
             idempotency_key=derived,
+            line_id=line_id,
         )
     event_id, linked = _link(db, actor, ticket["id"], action, key, {"orderId": result["orderId"]})
     return {

@@ -75,10 +75,17 @@ PRODUCT_FILTERS: dict[str, Filter] = {
 
 
 def _line(
-    conn: Connection, actor: Actor, msisdn: str, *, verified_at_outlet: bool = False
+    conn: Connection,
+    actor: Actor,
+    msisdn: str,
+    *,
+    verified_at_outlet: bool = False,
+    line_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """The caller's live line with this number, read under its lock. An outlet that checked
-    the holder's ID may serve any line of an MVNO it is an approved channel of."""
+    the holder's ID may serve any line of an MVNO it is an approved channel of. `line_id`:
+    the line the caller means (a care ticket's), refused if the number's live line is
+    another now (cancelled and sold again)."""
     m = parse_msisdn(msisdn)
     stmt = select(sub.c.id).where(sub.c.msisdn == m.national, sub.c.state.in_(LIVE))
     found = conn.execute(scoped(stmt, sub, actor.scope)).scalar()
@@ -99,6 +106,10 @@ def _line(
     if found is None:
         raise NotFound(
             f"{m.national} is not one of your lines", code="unknown_line", field="msisdn"
+        )
+    if line_id is not None and found != line_id:
+        raise RuleViolation(
+            f"{m.national} is another line's now", code="line_not_live", field="msisdn"
         )
     return lifecycle.locked_line(conn, found)
 
@@ -162,6 +173,7 @@ def run_task(
     holder: Identity | None,
     reason: str | None,
     idempotency_key: str | None,
+    line_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     if task not in TASKS:
         raise NotFound(f"no task '{task}'", code="unknown_task", field="task")
@@ -173,7 +185,7 @@ def run_task(
         )
 
     def effect(conn: Connection) -> dict[str, Any]:
-        line = _line(conn, actor, msisdn, verified_at_outlet=holder is not None)
+        line = _line(conn, actor, msisdn, verified_at_outlet=holder is not None, line_id=line_id)
         if holder is not None:
             verify_holder(conn, line, holder)
         order_id = new_order(conn, actor, line, task, {"reason": reason})
@@ -193,13 +205,14 @@ def replace_sim(
     iccid: str,
     holder: Identity,
     idempotency_key: str | None,
+    line_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """补卡: the holder's ID re-verified, a new card from the seller's stock, the old card
     invalid at once, the number unchanged; the network swaps the SIM."""
     actor.require(Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, Role.OUTLET_CLERK, action="replace a SIM")
 
     def effect(conn: Connection) -> dict[str, Any]:
-        line = _line(conn, actor, msisdn, verified_at_outlet=True)
+        line = _line(conn, actor, msisdn, verified_at_outlet=True, line_id=line_id)
         verify_holder(conn, line, holder)
         state = LineState(line["state"])
         if state is LineState.PENDING:
@@ -359,6 +372,7 @@ def change_service(
     offering_id: uuid.UUID,
     add: bool,
     idempotency_key: str | None,
+    line_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Open (paying the add-on's price from the balance) or close an add-on service."""
     actor.require(*CUSTOMER_SIDE, action="change a line's services")
@@ -366,7 +380,7 @@ def change_service(
     offering = t.product_offering
 
     def effect(conn: Connection) -> dict[str, Any]:
-        line = _line(conn, actor, msisdn)
+        line = _line(conn, actor, msisdn, line_id=line_id)
         if LineState(line["state"]) is not LineState.ACTIVE:
             raise RuleViolation(
                 "services change on active lines only", code="line_state_conflict", field="state"
