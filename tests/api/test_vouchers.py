@@ -26,15 +26,22 @@ def mw(backend: Backend) -> MoneyWorld:
     return build_money(backend.db)
 
 
-def _sold_batch(http: httpx.Client, mw: MoneyWorld, count: int = 3) -> list[dict]:
+def _sold_batch(
+    http: httpx.Client,
+    mw: MoneyWorld,
+    count: int = 3,
+    *,
+    face_fen: int = 5000,
+    expires_on: str | None = None,
+) -> list[dict]:
     mvno = auth_header(mw.nw.w, "mvnoAdmin")
     made = http.post(
         f"{V1}/voucherBatches",
         headers=mvno,
         json={
-            "faceValueFen": 5000,
+            "faceValueFen": face_fen,
             "count": count,
-            "expiresOn": (clock.now().date() + timedelta(days=365)).isoformat(),
+            "expiresOn": expires_on or (clock.now().date() + timedelta(days=365)).isoformat(),
         },
     )
     assert made.status_code == 201, made.text
@@ -106,25 +113,7 @@ def test_a_batch_worth_more_than_one_transfer_may_carry_is_sold(
     """2,001 cards of 500 yuan are worth 100,050,000 fen, more than a transfer carries
     (MAX_AMOUNT_FEN): the sale moves them in transfers of whole cards, each within the cap,
     and the liability is the batch's whole value."""
-    mvno = auth_header(mw.nw.w, "mvnoAdmin")
-    made = http.post(
-        f"{V1}/voucherBatches",
-        headers=mvno,
-        json={
-            "faceValueFen": 50_000,
-            "count": 2_001,
-            "expiresOn": (clock.now().date() + timedelta(days=365)).isoformat(),
-        },
-    )
-    assert made.status_code == 201, made.text
-    batch = made.json()["id"]
-    p1 = ids.to_public("organization", mw.nw.w.org["p1"])
-    http.post(f"{V1}/voucherBatches/{batch}/distribute", headers=mvno, json={"channelId": p1})
-    sold = http.post(
-        f"{V1}/voucherBatches/{batch}/sell", headers={**mvno, "Idempotency-Key": "sell"}
-    )
-    assert sold.status_code == 200, sold.text
-    assert sold.json() == {"sold": 2_001}
+    assert len(_sold_batch(http, mw, 2_001, face_fen=50_000)) == 2_001
     lt = t.ledger_transfer
     with backend.db.read() as conn:
         amounts = conn.execute(
@@ -172,16 +161,7 @@ def test_a_voucher_expires_at_the_end_of_its_day_in_beijing(
     April Beijing time to expire that day."""
     mvno = auth_header(mw.nw.w, "mvnoAdmin")
     with clock.frozen(datetime(2027, 3, 20, 4, tzinfo=UTC)):
-        made = http.post(
-            f"{V1}/voucherBatches",
-            headers=mvno,
-            json={"faceValueFen": 5000, "count": 2, "expiresOn": "2027-03-31"},
-        )
-        assert made.status_code == 201, made.text
-        batch, cards = made.json()["id"], made.json()["vouchers"]
-        p1 = ids.to_public("organization", mw.nw.w.org["p1"])
-        http.post(f"{V1}/voucherBatches/{batch}/distribute", headers=mvno, json={"channelId": p1})
-        http.post(f"{V1}/voucherBatches/{batch}/sell", headers={**mvno, "Idempotency-Key": "s"})
+        cards = _sold_batch(http, mw, 2, expires_on="2027-03-31")
 
     def redeem(card: dict, at: datetime) -> httpx.Response:
         with clock.frozen(at):

@@ -30,7 +30,6 @@ from openmvne.domain.care import (
     choose_route,
     default_priority,
     figures,
-    month_bounds,
     redact,
     region_covers,
     send_wait,
@@ -39,6 +38,7 @@ from openmvne.domain.care import (
 )
 from openmvne.domain.identity import ric_check_char
 from openmvne.domain.parties import OrgKind, Role
+from openmvne.domain.settlement import check_month, month_bounds
 from openmvne.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 
 T0 = datetime(2016, 11, 27, 2, 0, tzinfo=UTC)
@@ -199,13 +199,14 @@ def test_id_numbers_are_masked_in_free_text_and_nothing_else() -> None:
 
 
 def test_months_are_business_months() -> None:
-    start, end = month_bounds("2016-11")
+    """Care's reports count in settlement's months (one parser, one set of bounds)."""
+    start, end = month_bounds(check_month("2016-11"))
     assert start == datetime(2016, 10, 31, 16, 0, tzinfo=UTC)
     assert end == datetime(2016, 11, 30, 16, 0, tzinfo=UTC)
-    assert month_bounds("2016-12")[1] == datetime(2016, 12, 31, 16, 0, tzinfo=UTC)
-    for bad in ("2016-13", "2016-1", "Nov"):
+    assert month_bounds(check_month("2016-12"))[1] == datetime(2016, 12, 31, 16, 0, tzinfo=UTC)
+    for bad in ("2016-13", "2016-1", "Nov", "9999-12"):
         with pytest.raises(InvalidInput):
-            month_bounds(bad)
+            check_month(bad)
 
 
 def test_figures_and_top_problems() -> None:

@@ -3,14 +3,12 @@ lookup; plus Hypothesis runs of random operations checking the inventory invaria
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from openmvne import clock
 from openmvne.db import tables as t
@@ -22,6 +20,7 @@ from openmvne.errors import Conflict, DomainError, NotFound
 from openmvne.services import number_lifecycle as life
 from openmvne.services import number_lookup, number_search, number_supply
 from openmvne.services.number_common import load_bitmap
+from tests.batches import cut_in
 from tests.numbers_world import NumbersWorld, block_range, build_numbers
 
 
@@ -91,33 +90,14 @@ def test_a_block_request_granted_twice_at_once_is_granted_once(
     request = number_supply.request_blocks(
         db, op, segment_id=segment["id"], block_count=2, region_code=None, mvno_id=m2
     )
-    outcome: dict[str, Any] = {}
-
-    def decide_again() -> None:
-        try:
-            outcome["second"] = number_supply.decide_request(db, op, request["id"], grant=True)
-        except DomainError as refused:
-            outcome["second"] = refused
-
-    racer = threading.Thread(target=decide_again)
-
-    def start_the_second(conn, cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
-        if (
-            statement.startswith("UPDATE number_allocation_request")
-            and threading.current_thread() is threading.main_thread()
-            and racer.ident is None
-        ):
-            racer.start()
-            racer.join(1)
-
-    event.listen(db.engine, "before_cursor_execute", start_the_second)
-    try:
-        first = number_supply.decide_request(db, op, request["id"], grant=True)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", start_the_second)
-    racer.join(30)
-    assert isinstance(outcome["second"], DomainError), outcome
-    assert outcome["second"].code == "already_decided"
+    first, second = cut_in(
+        db,
+        "UPDATE number_allocation_request",
+        lambda: number_supply.decide_request(db, op, request["id"], grant=True),
+        lambda: number_supply.decide_request(db, op, request["id"], grant=True),
+    )
+    assert isinstance(second, DomainError), second
+    assert second.code == "already_decided"
     with db.read() as conn:
         blocks = conn.execute(
             unscoped(select(t.number_block.c.prefix).where(t.number_block.c.mvno_id == m2), "t")

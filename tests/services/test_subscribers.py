@@ -7,14 +7,13 @@ import csv
 import io
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from openmvne import clock, ids
 from openmvne.config import Settings
@@ -37,6 +36,7 @@ from openmvne.services import (
     subscriber_sale,
 )
 from openmvne.services.subscriber_sale import SaleRequest, checked_identity, fingerprint, sell
+from tests.batches import cut_in
 from tests.subscribers_world import (
     KI,
     SubscribersWorld,
@@ -701,41 +701,20 @@ def test_one_card_sold_twice_at_once_goes_to_one_line(db: Database, sw: Subscrib
         pytest.skip("SQLite's writers take turns: no two sales are ever in flight at once")
     card = sw.card()
     first, second = sw.free_number(), sw.free_number()
-    outcome: dict[str, Any] = {}
-
     clerk = sw.w.actor["outletClerk"]
     held = number_lifecycle.reserve(db, clerk, [second])["id"]  # before: reserving waits too
     request = SaleRequest(
         msisdn=second, iccid=card, offering_id=sw.cw.offer["plan"], identity=person(61),
         prepayment_fen=10_000, reservation_id=held,
     )  # fmt: skip
-
-    def sell_second() -> None:
-        try:
-            outcome["second"] = sell(db, clerk, request, "second")
-        except DomainError as refused:
-            outcome["second"] = refused
-
-    racer = threading.Thread(target=sell_second)
-
-    def start_the_second_sale(conn, cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
-        # The first sale is about to write the card: the second sale starts now and runs
-        # as far as it can (unlocked: to its commit) before the first goes on.
-        if (
-            statement.startswith("UPDATE sim_card")
-            and threading.current_thread() is threading.main_thread()
-            and racer.ident is None  # not started yet
-        ):
-            racer.start()
-            racer.join(1)
-
-    event.listen(db.engine, "before_cursor_execute", start_the_second_sale)
-    try:
-        sw.sale(db, seq=60, number=first, iccid=card)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", start_the_second_sale)
-    racer.join(30)
-    assert isinstance(outcome["second"], DomainError), outcome
+    # The second sale starts as the first is about to write the card.
+    _, refused = cut_in(
+        db,
+        "UPDATE sim_card",
+        lambda: sw.sale(db, seq=60, number=first, iccid=card),
+        lambda: sell(db, clerk, request, "second"),
+    )
+    assert isinstance(refused, DomainError), refused
     with db.read() as conn:
         holders = conn.execute(
             unscoped(select(t.subscription.c.msisdn).where(t.subscription.c.iccid == card), "test")
@@ -754,37 +733,19 @@ def test_a_reservation_released_while_its_number_is_sold_keeps_the_sale(
     clerk, admin = sw.w.actor["outletClerk"], sw.w.actor["mvnoAdmin"]
     number = sw.free_number()
     held = number_lifecycle.reserve(db, clerk, [number])["id"]
-    outcome: dict[str, Any] = {}
-
-    def release() -> None:
-        try:
-            outcome["release"] = number_lifecycle.release(db, admin, held)
-        except DomainError as refused:
-            outcome["release"] = refused
-
-    racer = threading.Thread(target=release)
-
-    def start_the_release(conn, cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
-        if (
-            statement.startswith("UPDATE number SET")
-            and threading.current_thread() is threading.main_thread()
-            and racer.ident is None
-        ):
-            racer.start()
-            racer.join(1)
-
     request = SaleRequest(
         msisdn=number, iccid=sw.card(), offering_id=sw.cw.offer["plan"], identity=person(62),
         prepayment_fen=10_000, reservation_id=held,
     )  # fmt: skip
-    event.listen(db.engine, "before_cursor_execute", start_the_release)
-    try:
-        sell(db, clerk, request, "sale")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", start_the_release)
-    racer.join(30)
-    assert isinstance(outcome["release"], DomainError), outcome
-    assert outcome["release"].code == "reservation_ended"
+    # The release starts as the sale is about to assign the number.
+    _, released = cut_in(
+        db,
+        "UPDATE number SET",
+        lambda: sell(db, clerk, request, "sale"),
+        lambda: number_lifecycle.release(db, admin, held),
+    )
+    assert isinstance(released, DomainError), released
+    assert released.code == "reservation_ended"
     with db.read() as conn:
         row = conn.execute(
             unscoped(select(t.number.c.state).where(t.number.c.msisdn == number), "test")

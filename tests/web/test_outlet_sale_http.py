@@ -366,6 +366,19 @@ def test_the_outlet_opens_a_ticket_for_a_customer(world: SaleWorld) -> None:
         ("sale.step.", ["number", "card", "identity", "offer", "confirm"]),
         ("sale.grade.", ["S", "A", "B", "C", "D", "N"]),
         ("sale.ended.", ["expired", "released", "used"]),
+        # Every refusal of the card step (subscriber_sale._card), in the clerk's words.
+        (
+            "sale.error.",
+            [
+                "card_not_held",
+                "card_state_conflict",
+                "card_of_another_mvno",
+                "card_of_another_host",
+                "card_of_another_region",
+                "card_bound_to_another_number",
+                "number_bound_to_another_card",
+            ],
+        ),
         ("sale.order_state.", ["inProgress", "completed", "failed"]),
         ("sale.evidence.", [e.value for e in EvidenceSource]),
         ("outletticket.type.", [k.value for k in TicketType]),

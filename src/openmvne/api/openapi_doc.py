@@ -32,7 +32,6 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "errors": {"type": "array", "items": {"type": "object"}},
     },
 }
-_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
 
@@ -47,9 +46,7 @@ def problem_responses(spec: dict[str, Any]) -> dict[str, Any]:
     """Every operation's errors as problems: a 400 where it takes input, any other status
     as the default response; FastAPI's 422 and its schemas removed."""
     for operations in spec.get("paths", {}).values():
-        for method, operation in operations.items():
-            if method not in _METHODS:
-                continue
+        for operation in operations.values():  # FastAPI's path items hold operations only
             responses = operation.setdefault("responses", {})
             if responses.pop("422", None) is not None:
                 responses["400"] = _problem("Bad input: a missing, unknown or invalid field")

@@ -142,9 +142,6 @@ def install(app: FastAPI) -> None:
         return problem(request, exc.status_code, code, detail, detail, headers=headers)
 
 
-_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
-
-
 def _allowed(request: Request) -> list[str]:
     """Every method the API documents for this path (Starlette names only the first
     route's, and a path's GET and POST are two routes). From the OpenAPI paths, read once."""
@@ -152,7 +149,7 @@ def _allowed(request: Request) -> list[str]:
     if table is None:
         table = [
             (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
-             {m.upper() for m in operations if m in _METHODS})
+             {method.upper() for method in operations})
             for path, operations in request.app.openapi()["paths"].items()
         ]  # fmt: skip
         request.app.state.methods_by_path = table

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from openmvne import ids
 from openmvne.config import get_settings
 from openmvne.errors import DomainError, InvalidInput, NotFound
+from openmvne.services.common import check_filter_names
 
 RESERVED = frozenset({"fields", "offset", "limit"})
 ALWAYS = ("id", "href", "@type")
@@ -48,14 +49,7 @@ def list_params(
 def refuse_filters(params: ListParams, *named: str) -> None:
     """For a list that filters on nothing but its `named` query parameters: any other
     attribute is a 400 unknown_filter, never silently ignored (docs/api.md)."""
-    unknown = sorted(set(params.filters) - set(named))
-    if unknown:
-        filterable = ", ".join(named) or "nothing"
-        raise InvalidInput(
-            f"cannot filter on {unknown[0]!r}; filterable: {filterable}",
-            code="unknown_filter",
-            field=unknown[0],
-        )
+    check_filter_names(params.filters, named)
 
 
 def parse_fields(fields: str | None) -> tuple[str, ...] | None:

@@ -13,14 +13,12 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
 from openmvne.domain.identity import mask_id
 from openmvne.domain.parties import OrgKind, Role
-from openmvne.domain.settlement import check_month
-from openmvne.domain.subscribers import BUSINESS_TZ
 from openmvne.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 
 
@@ -359,14 +357,6 @@ def redact(text: str | None) -> str | None:
 
 
 # --- monthly figures ------------------------------------------------------------------------
-
-
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """A month 'YYYY-MM' in business time (Asia/Shanghai) as [start, end) UTC instants."""
-    year, number = (int(part) for part in check_month(month).split("-"))
-    start = datetime(year, number, 1, tzinfo=BUSINESS_TZ)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=BUSINESS_TZ)
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 @dataclass(frozen=True)

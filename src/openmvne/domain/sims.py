@@ -10,7 +10,7 @@ from enum import StrEnum
 from stdnum import luhn
 
 from openmvne.domain.numbers import HostNetwork
-from openmvne.errors import Conflict
+from openmvne.errors import Conflict, RuleViolation
 
 ICCID_ISSUERS: dict[str, HostNetwork] = {
     "898600": HostNetwork.MOBILE,
@@ -77,6 +77,21 @@ def check_card_move(current: CardState, target: CardState, iccid: str) -> None:
         raise Conflict(
             f"card {iccid} is {current.value}; it cannot become {target.value}",
             code="card_state_conflict",
+            field="state",
+        )
+
+
+# What a person may set by hand; sold, active, replaced, closed and back in stock follow
+# sales and lines (a card set to active by hand could never be sold).
+BY_HAND = frozenset({CardState.FAULTY, CardState.DESTROYED})
+
+
+def check_set_by_hand(target: CardState) -> None:
+    if target not in BY_HAND:
+        raise RuleViolation(
+            f"a card becomes {target.value} by a sale or its line, not by hand "
+            f"(by hand: {', '.join(sorted(s.value for s in BY_HAND))})",
+            code="state_not_manual",
             field="state",
         )
 

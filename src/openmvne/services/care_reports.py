@@ -15,8 +15,9 @@ from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import scoped, unscoped
 from openmvne.domain.access import Actor, ScopeKind
-from openmvne.domain.care import TicketFacts, figures, month_bounds, top_problems
+from openmvne.domain.care import TicketFacts, figures, top_problems
 from openmvne.domain.parties import Role
+from openmvne.domain.settlement import check_month, month_bounds
 from openmvne.errors import Forbidden
 from openmvne.services import care_teams
 
@@ -27,7 +28,7 @@ def _month_tickets(conn: Connection, actor: Actor, month: str) -> list[dict[str,
     actor.require(Role.MVNO_ADMIN, Role.CARE_AGENT, Role.PLATFORM_ADMIN, action="read reports")
     if actor.scope.kind not in (ScopeKind.MVNO, ScopeKind.PLATFORM):
         raise Forbidden("care reports are the MVNO's", code="role_required")
-    start, end = month_bounds(month)
+    start, end = month_bounds(check_month(month))
     stmt = scoped(
         select(tt).where(tt.c.created_at >= start, tt.c.created_at < end).order_by(tt.c.id),
         tt,

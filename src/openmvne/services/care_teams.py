@@ -38,6 +38,7 @@ area = t.care_team_area
 member = t.care_team_member
 cr = t.care_route
 o = t.organization
+TEAM_NAME_MAX: int = ct.c.name.type.length  # type: ignore[attr-defined]  # String(n)
 WHY = "care routing reads the MVNO's own rules, teams and brands"
 TEAM_FILTERS: dict[str, Filter] = {
     "mvnoId": (ct.c.mvno_id, as_public_id("organization")),
@@ -139,8 +140,8 @@ def create_team(
 ) -> dict[str, Any]:
     mvno = _mvno_of(actor, mvno_id)
     owner = owner_id or mvno
-    if not name or len(name) > 100:
-        raise InvalidInput("a team name has 1-100 characters", field="name")
+    if not name or len(name) > TEAM_NAME_MAX:
+        raise InvalidInput(f"a team name has 1-{TEAM_NAME_MAX} characters", field="name")
     with db.write() as conn:
         kind = _owner(conn, mvno, owner)
         if main and kind != OrgKind.MVNO.value:
@@ -356,9 +357,6 @@ def is_member(conn: Connection, team_id: uuid.UUID, user_id: uuid.UUID | None) -
         )
     ).first()
     return found is not None
-
-
-TEAM_NAME_MAX = 100  # care_team.name
 
 
 def _free_team_name(conn: Connection, mvno_id: uuid.UUID, wanted: str) -> str:

@@ -79,17 +79,24 @@ def as_public_id(kind: str) -> Callable[[str], uuid.UUID]:
     return convert
 
 
+def check_filter_names(filters: Iterable[str], allowed: Iterable[str]) -> None:
+    """A filter on an attribute the list does not filter on is a 400, never ignored."""
+    filterable = sorted(allowed)
+    for name in filters:
+        if name not in filterable:
+            raise InvalidInput(
+                f"cannot filter on {name!r}; filterable: {', '.join(filterable) or 'nothing'}",
+                code="unknown_filter",
+                field=name,
+            )
+
+
 def apply_filters(
     stmt: Select[Any], filters: Mapping[str, str], allowed: Mapping[str, Filter]
 ) -> Select[Any]:
     """Equality filters on named attributes; an unknown attribute is a 400, not ignored."""
+    check_filter_names(filters, allowed)
     for name, text in filters.items():
-        if name not in allowed:
-            raise InvalidInput(
-                f"cannot filter on {name!r}; filterable: {', '.join(sorted(allowed))}",
-                code="unknown_filter",
-                field=name,
-            )
         column, convert = allowed[name]
         try:
             value = convert(text)

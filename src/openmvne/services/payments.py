@@ -25,7 +25,7 @@ from openmvne.errors import Conflict, DomainError, NotFound, RuleViolation
 from openmvne.services import idempotency, ledger, lifecycle
 
 po = t.payment_order
-TXN_ID_MAX = 64  # payment_order.gateway_txn_id
+TXN_ID_MAX: int = po.c.gateway_txn_id.type.length  # type: ignore[attr-defined]  # String(n)
 
 
 class BadSignature(DomainError):

@@ -26,12 +26,13 @@ from openmvne.domain.sims import (
     CardLine,
     CardState,
     check_card_move,
+    check_set_by_hand,
     host_problems,
     iccid_problem,
     imsi_problem,
     secret_problem,
 )
-from openmvne.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation
+from openmvne.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from openmvne.services.common import (
     Filter,
     as_public_id,
@@ -498,11 +499,6 @@ def stock(db: Database, scope: Scope) -> list[dict[str, Any]]:
         return [{"holder_party_id": h, "state": s, "count": n} for h, s, n in conn.execute(stmt)]
 
 
-# What a person may set by hand; sold, active, replaced, closed and back in stock follow
-# sales and lines (a card set to active by hand could never be sold).
-MANUAL_STATES = frozenset({CardState.FAULTY, CardState.DESTROYED})
-
-
 def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> dict[str, Any]:
     with db.write() as conn:
         stmt = scoped(select(card).where(card.c.iccid == iccid.upper()), card, actor.scope)
@@ -526,13 +522,7 @@ def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> d
                 code="card_in_service",
                 field="iccid",
             )
-        if target not in MANUAL_STATES:
-            raise RuleViolation(
-                f"a card becomes {target.value} by a sale or its line, not by hand "
-                f"(by hand: {', '.join(sorted(s.value for s in MANUAL_STATES))})",
-                code="state_not_manual",
-                field="state",
-            )
+        check_set_by_hand(target)
         check_card_move(CardState(row["state"]), target, row["iccid"])
         conn.execute(
             update(card)
