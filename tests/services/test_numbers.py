@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from openmvne import clock
+from openmvne.db import locks
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
@@ -187,6 +188,39 @@ def test_only_the_reserver_or_an_admin_releases(nw: NumbersWorld, db: Database) 
     released = life.release(db, w.actor["mvnoAdmin"], reservation["id"])
     assert released["status"] == "released"
     assert _count(db, t.number) == 0
+    assert_inventory_consistent(db)
+
+
+def test_a_sale_and_a_release_of_one_reservation_over_two_blocks_do_not_deadlock(
+    nw: NumbersWorld, db: Database
+) -> None:
+    """A reservation holds numbers in two blocks; the number sold is in the block whose lock
+    sorts last. A release starts as the sale assigns it: the release takes both blocks' locks
+    in sorted order and waits for the sale's. The sale used to lock its own number's block
+    first and the other's only when freeing it: each waited for the other, and PostgreSQL
+    aborted one as a deadlock. Now the sale takes both at once; the release waits, then
+    finds the reservation used."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns: no release runs inside a sale")
+    admin = nw.w.actor["mvnoAdmin"]
+    last, other = sorted(
+        [nw.number(nw.m1_blocks[0], 300), nw.number(nw.m1_blocks[1], 300)],
+        key=lambda m: locks.lock_key(f"number-block:{m[:7]}"),
+        reverse=True,
+    )
+    reservation = life.reserve(db, admin, [last, other])["id"]
+    sold, released = cut_in(
+        db,
+        "UPDATE number SET",
+        lambda: life.assign(db, admin, reservation, last, "order-1"),
+        lambda: life.release(db, admin, reservation),
+    )
+    assert sold is None, sold
+    assert isinstance(released, DomainError), released
+    assert released.code == "reservation_ended"
+    with db.read() as conn:
+        rows = conn.execute(unscoped(select(t.number.c.msisdn, t.number.c.state), "t")).all()
+    assert [tuple(r) for r in rows] == [(last, "assigned")]
     assert_inventory_consistent(db)
 
 

@@ -72,6 +72,18 @@ def _blocks(conn: Connection, numbers: Iterable[Msisdn]) -> dict[str, dict[str, 
     return {r["prefix"]: dict(r) for r in rows}
 
 
+def _blocks_with_reservation(
+    conn: Connection, number: Msisdn, reservation_id: uuid.UUID
+) -> dict[str, dict[str, Any]]:
+    """Lock the blocks of this number and of every number the reservation still holds, in one
+    sorted call. Assigning the number ends the reservation, which frees its other numbers
+    under their blocks' locks: taken after the number's own, in another order than a
+    release's or another sale's, two such transactions deadlocked. A reservation only ever
+    loses numbers, so what it holds under the locks is within what was locked."""
+    held = [Msisdn(x) for x in _held(conn, reservation_id)]
+    return _blocks(conn, [number, *held])
+
+
 def _rows(conn: Connection, numbers: Iterable[Msisdn]) -> dict[str, dict[str, Any]]:
     rows = conn.execute(_ROWS, {"msisdns": [m.national for m in numbers]}).mappings().all()
     return {r["msisdn"]: dict(r) for r in rows}
@@ -392,6 +404,7 @@ def assign(
     """Bind a reserved number to a sale; the reservation's other numbers go back to stock."""
     with db.write() as conn:
         reservation = fetch_visible(conn, rsv, actor.scope, reservation_id, what="reservation")
+        _blocks_with_reservation(conn, parse_msisdn(msisdn), reservation_id)
         m, block, row = _one(conn, msisdn)
         now = clock.now()
         if (
@@ -581,7 +594,11 @@ def bind_to_sale(
 ) -> None:
     """The number becomes assigned to a sale: the one this seller's reservation holds, or
     (a pre-bound card brings its number, no reservation) one still in stock."""
-    blocks = _blocks(conn, [msisdn])
+    blocks = (
+        _blocks(conn, [msisdn])
+        if reservation_id is None
+        else _blocks_with_reservation(conn, msisdn, reservation_id)
+    )
     row = _rows(conn, [msisdn]).get(msisdn.national)
     now = clock.now()
     if reservation_id is not None:
