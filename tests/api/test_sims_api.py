@@ -185,3 +185,34 @@ def test_a_card_is_marked_faulty_or_destroyed_by_hand_and_nothing_else(
         },
     )
     assert_problem(refused, 400, "not_an_mvno")
+
+
+@pytest.mark.parametrize("who", ["partnerAdmin", "outletClerk"])
+def test_a_channel_cannot_tell_a_siblings_channel_from_no_channel(
+    http: httpx.Client, nw: NumbersWorld, who: str
+) -> None:
+    """Stock goes to a child or the parent. Any other edge the sender may not see (P2's and
+    O2's, for P1 and O1) is as absent as one that does not exist: 404, not a 403 that
+    confirms it is there and where it sits."""
+    w = nw.w
+    for target in ("a_p2", "a_o2", "b_q"):
+        response = http.post(
+            f"{V1}/stockTransfers",
+            headers=auth_header(w, who),
+            json={
+                "toId": ids.to_public("channel_authorisation", w.auth[target]),
+                "iccids": [make_iccid("898601", 1)],
+            },
+        )
+        assert_problem(response, 404, "not_found")
+    # Its own edge is one it sees: still not a route.
+    own = "a_p1" if who == "partnerAdmin" else "a_o1"
+    refused = http.post(
+        f"{V1}/stockTransfers",
+        headers=auth_header(w, who),
+        json={
+            "toId": ids.to_public("channel_authorisation", w.auth[own]),
+            "iccids": [make_iccid("898601", 1)],
+        },
+    )
+    assert_problem(refused, 403, "not_along_the_tree")

@@ -321,6 +321,10 @@ def transfer(
             receiver_edge = fetch_visible(
                 conn, ca, Scope(ScopeKind.MVNO, mvno), to_auth_id, what="channel", field="toId"
             )
+            if sender_edge is not None and receiver_edge["id"] != sender_edge["parent_id"]:
+                # Its parent aside, a channel names only edges it may see: another's (a
+                # sibling's, say) is as absent to it as one that does not exist.
+                fetch_visible(conn, ca, actor.scope, to_auth_id, what="channel", field="toId")
             receiver_party = receiver_edge["party_id"]
         _check_route(sender_edge, receiver_edge, mvno)
         moving = sorted(set(wanted) | set(_in_ranges(conn, mvno, sender_party, spans)))
