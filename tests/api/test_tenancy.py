@@ -158,3 +158,33 @@ def test_only_the_mvno_changes_a_real_name_record(
     assert client.get(url, headers=auth_header(w, "mvnoAdmin")).json()["givenName"] == "伟"
     renamed = client.patch(url, headers=auth_header(w, "mvnoAdmin"), json={"givenName": "伟"})
     assert renamed.status_code == 200, renamed.text
+
+
+def test_only_the_mvno_removes_a_real_name_record(world: tuple[World, httpx.Client]) -> None:
+    """Removing a record is a correction of it, the MVNO's as renaming is: a care agent, the
+    seller who registered the person and the holder are refused (403), another MVNO does
+    not see it (404); nothing is removed until the MVNO does it."""
+    w, client = world
+    made = client.post(
+        "/tmf-api/party/v4/individual",
+        headers=auth_header(w, "outletClerk"),
+        json={
+            "givenName": "强",
+            "familyName": "王",
+            "mvnoId": ids.to_public("organization", w.org["m1"]),
+        },
+    )
+    assert made.status_code == 201, made.text
+    url = f"/tmf-api/party/v4/individual/{made.json()['id']}"
+    for role, status in (
+        ("careAgent", 403),
+        ("outletClerk", 403),
+        ("partnerAdmin", 403),
+        ("subscriber", 403),
+        ("mvno2Admin", 404),
+    ):
+        response = client.delete(url, headers=auth_header(w, role))
+        assert response.status_code == status, (role, response.text)
+        assert client.get(url, headers=auth_header(w, "mvnoAdmin")).status_code == 200
+    assert client.delete(url, headers=auth_header(w, "mvnoAdmin")).status_code == 204
+    assert client.get(url, headers=auth_header(w, "mvnoAdmin")).status_code == 404

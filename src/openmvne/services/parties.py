@@ -300,10 +300,11 @@ def update_individual(
 
 
 def delete_individual(db: Database, actor: Actor, person_id: uuid.UUID) -> None:
+    # Removing a real-name record is the MVNO's correction, as changing it is: not a care
+    # agent's, a seller's or the holder's.
+    require(actor, Action.CHANGE_INDIVIDUAL)
     with db.write() as conn:
         row = fetch_visible(conn, ind, actor.scope, person_id, what="individual", for_update=True)
-        if actor.scope.kind is ScopeKind.SUBSCRIBER:
-            raise Forbidden("a subscriber cannot remove their own record; ask the MVNO")
         try:
             conn.execute(delete(ind).where(ind.c.id == person_id))
         except IntegrityError as exc:
