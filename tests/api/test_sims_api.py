@@ -216,3 +216,15 @@ def test_a_channel_cannot_tell_a_siblings_channel_from_no_channel(
         },
     )
     assert_problem(refused, 403, "not_along_the_tree")
+
+
+def test_only_stock_handlers_mark_a_card(http: httpx.Client, nw: NumbersWorld) -> None:
+    """Marking a card faulty or destroyed is stock handling (the MVNO, its channels and
+    outlets), not care's: a care agent who may see the MVNO's cards cannot destroy them."""
+    assert _import(http, nw, [blank(1)]).status_code == 201
+    url = f"{V1}/simCards/{make_iccid('898601', 1)}"
+    care = auth_header(nw.w, "careAgent")
+    refused = http.patch(url, headers=care, json={"state": "destroyed"})
+    assert_problem(refused, 403, "role_required")
+    card = http.get(f"{RESOURCE}/{make_iccid('898601', 1)}", headers=auth_header(nw.w, "mvnoAdmin"))
+    assert card.json()["cardState"] == "inStock"

@@ -48,6 +48,8 @@ ca = t.channel_authorisation
 COLUMNS = ["iccid", "imsi", "ki", "opc", "kind", "msisdn", "region"]
 CHUNK = 5000
 TRANSFER_CHUNK = 25_000  # fewer, larger conditional UPDATEs: the move is bound by row work
+# Who handles stock: moves it down the tree and marks it faulty or destroyed.
+STOCK_HANDLERS = (Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, Role.PARTNER_ADMIN, Role.OUTLET_CLERK)
 CARD_FILTERS: dict[str, Filter] = {
     "state": (card.c.state, lambda v: CardState(v).value),
     "batchId": (card.c.batch_id, as_public_id("sim_batch")),
@@ -504,6 +506,8 @@ def stock(db: Database, scope: Scope) -> list[dict[str, Any]]:
 
 
 def change_state(db: Database, actor: Actor, iccid: str, target: CardState) -> dict[str, Any]:
+    # Marking stock faulty or destroyed is stock handling, like moving it: not care's.
+    actor.require(*STOCK_HANDLERS, action="mark a card")
     with db.write() as conn:
         stmt = scoped(select(card).where(card.c.iccid == iccid.upper()), card, actor.scope)
         if conn.dialect.name == "postgresql":  # a sale of the card waits, or this does
