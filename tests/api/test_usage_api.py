@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from openmvne import clock
+from openmvne.errors import InvalidInput
 from openmvne.network.simulator import SimulatedHostNetwork
 from openmvne.services import provisioning, usage
 from tests.conftest import Backend
@@ -102,3 +103,28 @@ def test_online_charging_over_http(
     outlet = http.post("/openmvne/v1/chargingSessions", json={**start, "sessionId": "gy-2"},
                        headers=auth_header(sw.w, "outletClerk"))  # fmt: skip
     assert outlet.status_code == 403
+
+
+def test_a_period_that_is_no_month_is_refused_not_a_server_error(
+    http: httpx.Client, backend: Backend, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """`\\d{4}-\\d{2}` lets the month 13 and the year 9999 through: the consumption report
+    answered them with a 500 (no first day to read allowances from), TMF635 with an empty
+    list, and a rerating of 2026-13 said it had nothing to change."""
+    assert backend.app is not None
+    with clock.frozen(NOW - timedelta(days=1)):
+        msisdn, _ = sw.sale(backend.db, seq=83, offer="plan")
+        provisioning.drain(backend.db, backend.app.state.network)
+    mvno = auth_header(sw.w, "mvnoAdmin")
+    for period in ("2026-13", "2026-00", "9999-12", "0000-01"):
+        for url in (
+            f"/openmvne/v1/usageConsumption/{msisdn}?period={period}",
+            f"/tmf-api/usageManagement/v4/usage?msisdn={msisdn}&period={period}",
+        ):
+            answer = http.get(url, headers=mvno)
+            assert answer.status_code == 400, (url, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["code"] == "bad_period"
+    with pytest.raises(InvalidInput) as refused:
+        usage.rerate(backend.db, "2026-13", lake=tmp_path / "lake")
+    assert refused.value.code == "bad_period"

@@ -51,7 +51,7 @@ from openmvne.domain.rating import (
     future_limit,
     to_fen,
 )
-from openmvne.domain.settlement import add_months
+from openmvne.domain.settlement import add_months, check_month
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, InvalidInput, NotFound
 from openmvne.services import ledger, lifecycle, usage_terms
@@ -969,14 +969,19 @@ def rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
         return _rerate(db, period, lake=lake)
 
 
+def check_period(period: str) -> str:
+    """A billing period as the platform writes it: YYYY-MM, a real month (the month 13 or a
+    year past 9999 has no first day to read allowances, price lists or usage from)."""
+    try:
+        if not period.isascii():
+            raise InvalidInput("not ASCII")
+        return check_month(period)
+    except InvalidInput:
+        raise InvalidInput("a period is YYYY-MM", code="bad_period", field="period") from None
+
+
 def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
-    if (
-        len(period) != 7
-        or period[4] != "-"
-        or not (period[:4] + period[5:]).isascii()
-        or not (period[:4] + period[5:]).isdigit()
-    ):
-        raise InvalidInput("a period is YYYY-MM", code="bad_period", field="period")
+    check_period(period)
     lake = lake_dir(lake)
     recover(db, lake)
     batch_id = ids.new_id()
@@ -1213,6 +1218,7 @@ def rated_records(
 ) -> list[dict[str, Any]]:
     """A line's rated records in a period (TMF635), for whoever may see the line's usage:
     the MVNO and the holder (channels do not see usage)."""
+    check_period(period)
     up = t.usage_period
     with db.read() as conn:
         line = _visible_line(conn, scope, msisdn)
@@ -1285,7 +1291,7 @@ def buckets(
 ) -> list[dict[str, Any]]:
     """The line's allowance buckets for a period: allowance (plan, add-ons, rollover), used,
     left. Channels do not see usage (the scope says so)."""
-    period = period or current_period()
+    period = check_period(period or current_period())
     with db.read() as conn:
         line = _visible_line(conn, scope, msisdn)
         lt = usage_terms.terms_for(conn, {msisdn: line}, [(msisdn, period)])[(msisdn, period)]
@@ -1314,7 +1320,7 @@ def daily(
     db: Database, scope: Scope, msisdn: str, period: str | None = None
 ) -> list[dict[str, Any]]:
     """Usage by day (Beijing) and type in a period, from the rated records."""
-    period = period or current_period()
+    period = check_period(period or current_period())
     with db.read() as conn:
         line = _visible_line(conn, scope, msisdn)
         files = [f for f in period_files(conn, period) if Path(f).exists()]
