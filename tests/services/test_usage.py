@@ -321,6 +321,29 @@ def test_bad_records_are_quarantined_and_the_rest_rated(
     # A rejected record was not claimed: once its line exists, it can still be rated.
 
 
+def test_a_sequence_number_past_two_to_the_56_is_quarantined_not_rated_on_every_replay(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """A claim row keeps the partition above bit 40 of its block and a sequence number's top
+    40 bits below it: a number of 2**56 or more spilled into the partition, its claim could
+    not be found again, and the same file rated it (and charged it) on every run."""
+    a = lines(sw)[0]
+    lake = tmp_path / "lake"
+    rows = [
+        ["44-SMSC", (1 << 56) - 1, a, "sms", at(1), 1, "mo", "44"],  # the largest allowed
+        ["44-SMSC", (1 << 56) + 5, a, "sms", at(2), 1, "mo", "44"],
+        ["44-SMSC", (1 << 62), a, "sms", at(3), 1, "mo", "44"],
+    ]
+    path = write_csv(tmp_path / "big.csv", rows)
+    with clock.frozen(NOW):
+        first = usage.rate_files(db, [path], lake=lake)
+        again = usage.rate_files(db, [path], lake=lake)
+    assert (first.rated, first.rejected, first.charged_fen) == (1, 2, 10)
+    assert first.reasons == {"bad sequence number": 2}
+    assert (again.rated, again.duplicates, again.charged_fen) == (0, 1, 0)
+    assert balance(db, sw, a) == 1_000 - 10
+
+
 def test_exhausted_balance_bars_the_line_and_a_recharge_restores_it(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:

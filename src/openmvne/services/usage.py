@@ -80,12 +80,15 @@ FROM raw
 """
 # A file's node ids are at most this long; longer ones are online charging's (ONLINE_NODE).
 NODE_ID_MAX = 32
+# Sequence numbers are below 2**56 (docs/usage-records.md): a claim row's block keeps the
+# partition above bit 40 and a sequence number's top 40 bits below it.
+SEQ_LIMIT = 1 << 56
 CHECK_SQL = f"""
 SELECT *,
   CASE
     WHEN node_id IS NULL OR length(node_id) = 0 OR length(node_id) > {NODE_ID_MAX}
       THEN 'bad node id'
-    WHEN seq IS NULL OR seq < 0 THEN 'bad sequence number'
+    WHEN seq IS NULL OR seq < 0 OR seq >= {SEQ_LIMIT} THEN 'bad sequence number'
     WHEN msisdn IS NULL OR NOT regexp_full_match(msisdn, '1[0-9]{{10}}') THEN 'bad MSISDN'
     WHEN type IS NULL OR type NOT IN ('voice', 'sms', 'data') THEN 'unknown type'
     WHEN start_time IS NULL THEN 'bad start time'
