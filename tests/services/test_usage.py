@@ -344,6 +344,35 @@ def test_a_sequence_number_past_two_to_the_56_is_quarantined_not_rated_on_every_
     assert balance(db, sw, a) == 1_000 - 10
 
 
+def test_a_fraction_where_a_whole_number_belongs_is_quarantined_not_rounded(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """The cast alone rounded: sequence number 1.4 became 1, took the id of the record
+    after it, and that real record was dropped as its duplicate; a call of 60.4 s was
+    billed as 60 s; a partial sequence that was no number became 0."""
+    a = lines(sw)[0]
+    path = tmp_path / "fractions.csv"
+    path.write_text(
+        "node_id,seq,msisdn,type,start_time,quantity,direction,partial_seq\n"
+        f"44-MSC,1.4,{a},voice,{at(1)},60,mo,0\n"
+        f"44-MSC,1,{a},voice,{at(2)},61,mo,0\n"
+        f"44-MSC,2,{a},voice,{at(3)},60.4,mo,0\n"
+        f"44-MSC,3,{a},voice,{at(4)},60,mo,x\n"
+        f"44-MSC,4,{a},voice,{at(5)},60.0,mo,\n"  # a whole number however written
+    )
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [path], lake=tmp_path / "lake")
+    assert (done.rated, done.duplicates, done.rejected) == (2, 0, 3)
+    assert done.reasons == {
+        "bad sequence number": 1,
+        "negative or missing quantity": 1,
+        "bad partial sequence": 1,
+    }
+    rated = usage.rated_records(db, sw.w.actor["mvnoAdmin"].scope, a, "2026-11")
+    assert sorted((r["seq"], r["quantity"]) for r in rated) == [(1, 61), (4, 60)]
+    assert done.charged_fen == 20 + 10
+
+
 def test_exhausted_balance_bars_the_line_and_a_recharge_restores_it(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:

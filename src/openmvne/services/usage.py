@@ -65,19 +65,25 @@ MAX_REJECTS_KEPT = 10_000
 
 # Every input column arrives as whatever the file holds and is cast here: a CSV (read as
 # text) is parsed, a typed Parquet column passes through unchanged.
-PARSE_SQL = """
+# The integer columns take whole numbers only: a cast alone rounds "1.4" to 1 (a sequence
+# number made another record's id, a call's 60.4 s made 60 s).
+_WHOLE = (
+    "CASE WHEN TRY_CAST({0} AS DECIMAL(38, 9)) = TRY_CAST({0} AS BIGINT) "
+    "THEN TRY_CAST({0} AS BIGINT) END"
+)
+PARSE_SQL = f"""
 SELECT file_no, line_no,
   CAST(node_id AS VARCHAR) AS node_id,
-  TRY_CAST(seq AS BIGINT) AS seq,
+  {_WHOLE.format("seq")} AS seq,
   CAST(msisdn AS VARCHAR) AS msisdn,
   lower(CAST(type AS VARCHAR)) AS type,
   TRY_CAST(start_time AS TIMESTAMPTZ) AS start_time,
-  TRY_CAST(quantity AS BIGINT) AS quantity,
+  {_WHOLE.format("quantity")} AS quantity,
   lower(CAST(direction AS VARCHAR)) AS direction,
   COALESCE(CAST(province AS VARCHAR), '') AS province,
-  COALESCE(TRY_CAST(partial_seq AS BIGINT), 0) AS partial_seq
+  CASE WHEN partial_seq IS NULL THEN 0 ELSE {_WHOLE.format("partial_seq")} END AS partial_seq
 FROM raw
-"""
+"""  # noqa: S608  # constant text
 # A file's node ids are at most this long; longer ones are online charging's (ONLINE_NODE).
 NODE_ID_MAX = 32
 # Sequence numbers are below 2**56 (docs/usage-records.md): a claim row's block keeps the
@@ -95,7 +101,7 @@ SELECT *,
     WHEN start_time > $limit THEN 'start time in the future'
     WHEN quantity IS NULL OR quantity < 0 THEN 'negative or missing quantity'
     WHEN direction IS NULL OR direction NOT IN ('mo', 'mt') THEN 'bad direction'
-    WHEN partial_seq < 0 THEN 'bad partial sequence'
+    WHEN partial_seq IS NULL OR partial_seq < 0 THEN 'bad partial sequence'
   END AS reason
 FROM parsed
 """  # noqa: S608  # constant text
