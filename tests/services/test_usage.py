@@ -373,6 +373,31 @@ def test_a_fraction_where_a_whole_number_belongs_is_quarantined_not_rounded(
     assert done.charged_fen == 20 + 10
 
 
+@pytest.mark.parametrize("cut", ["direction", "type"])
+def test_a_line_cut_short_is_quarantined_and_the_rest_of_its_file_rated(
+    db: Database, sw: SubscribersWorld, tmp_path: Path, cut: str
+) -> None:
+    """A file whose last line was cut off mid-write (or with a line short of fields) was
+    refused whole as lacking every column ('missing_columns'): the CSV sniffer read it as a
+    file of one column. The short line is a bad record; the others are rated."""
+    a = lines(sw)[0]
+    full = [f"44-MSC,{i},{a},voice,{at(i)},60,mo" for i in range(4)]
+    short = f"44-MSC,4,{a},voice,{at(4)},60" if cut == "direction" else f"44-MSC,4,{a},vo"
+    path = tmp_path / "cut.csv"
+    path.write_text("node_id,seq,msisdn,type,start_time,quantity,direction\n" + "\n".join(
+        [*full[:2], short, *full[2:]] if cut == "direction" else [*full, short]
+    ))  # fmt: skip
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [path], lake=tmp_path / "lake")
+    assert (done.rated, done.rejected) == (4, 1)
+    assert done.reasons == {"bad direction" if cut == "direction" else "unknown type": 1}
+    with db.read() as conn:
+        refused = conn.execute(
+            unscoped(select(t.usage_reject.c.line_no, t.usage_reject.c.seq), "test")
+        ).all()
+    assert [tuple(r) for r in refused] == [(4 if cut == "direction" else 6, "4")]
+
+
 def test_exhausted_balance_bars_the_line_and_a_recharge_restores_it(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:

@@ -179,7 +179,12 @@ def load(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
             source = f"read_parquet('{quoted}', file_row_number = true)"
             line_no, first_line = "file_row_number", 1
         else:
-            source = f"read_csv('{quoted}', header = true, all_varchar = true)"
+            # Comma-separated, a line short of fields padded with NULLs: left to guess, the
+            # sniffer took a file with one truncated line for one of a single column.
+            source = (
+                f"read_csv('{quoted}', header = true, all_varchar = true, delim = ',', "
+                "null_padding = true)"
+            )
             line_no, first_line = "row_number() OVER () - 1", 2  # after the header
         try:
             described = con.execute(f"DESCRIBE SELECT * FROM {source}")  # noqa: S608  # quoted path
