@@ -398,6 +398,27 @@ def test_a_line_cut_short_is_quarantined_and_the_rest_of_its_file_rated(
     assert [tuple(r) for r in refused] == [(4 if cut == "direction" else 6, "4")]
 
 
+def test_a_record_too_large_to_be_real_is_quarantined_not_the_batch_failed(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """A call of 10**12 s overflowed the engine's 64-bit exact charge: the whole batch failed
+    with DuckDB's OutOfRangeException (and a stream's micro-batch with it, redelivered and
+    failing for ever). Such a record is quarantined; the others are rated."""
+    a = lines(sw)[0]
+    week = 7 * 86_400
+    rows = [
+        ["44-MSC", 1, a, "voice", at(1), 10**12, "mo", "44"],
+        ["44-GGSN", 2, a, "data", at(2), 10**15, "mo", "44"],
+        ["44-SMSC", 3, a, "sms", at(3), 2**63 - 1, "mo", "44"],
+        ["44-MSC", 4, a, "voice", at(4), week, "mt", "44"],  # the longest: free, incoming
+        ["44-SMSC", 5, a, "sms", at(5), 1, "mo", "44"],
+    ]
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [write_csv(tmp_path / "big.csv", rows)], lake=tmp_path / "l")
+    assert (done.rated, done.rejected, done.charged_fen) == (2, 3, 10)
+    assert done.reasons == {"quantity too large": 3}
+
+
 def test_exhausted_balance_bars_the_line_and_a_recharge_restores_it(
     db: Database, sw: SubscribersWorld, tmp_path: Path
 ) -> None:

@@ -42,6 +42,10 @@ BEIJING = timedelta(hours=8)  # China has kept UTC+8 without daylight saving sin
 
 RECORD_TYPES = ("voice", "sms", "data")
 DIRECTIONS = ("mo", "mt")
+# The most one record may hold: a week's call, a thousand messages, 64 GiB of data (a longer
+# session arrives as partial records). More is no real network's record, and its exact
+# charge (units × rate × 61,440) would overflow the engine's 64-bit integers.
+MAX_QUANTITY = {"voice": 7 * 86_400, "sms": 1_000, "data": 1 << 36}
 
 
 def to_fen(exact: int) -> int:

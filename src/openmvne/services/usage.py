@@ -48,6 +48,7 @@ from openmvne.domain.rating import (
     ENGINE_SQL,
     GROUPS_SQL,
     LINE_TOTALS_SQL,
+    MAX_QUANTITY,
     future_limit,
     to_fen,
 )
@@ -100,6 +101,8 @@ SELECT *,
     WHEN start_time IS NULL THEN 'bad start time'
     WHEN start_time > $limit THEN 'start time in the future'
     WHEN quantity IS NULL OR quantity < 0 THEN 'negative or missing quantity'
+    WHEN quantity > CASE type {" ".join(f"WHEN '{k}' THEN {v}" for k, v in MAX_QUANTITY.items())}
+      END THEN 'quantity too large'
     WHEN direction IS NULL OR direction NOT IN ('mo', 'mt') THEN 'bad direction'
     WHEN partial_seq IS NULL OR partial_seq < 0 THEN 'bad partial sequence'
   END AS reason
