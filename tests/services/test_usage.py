@@ -24,6 +24,7 @@ from openmvne import clock
 from openmvne.db import tables as t
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.domain.catalog import OfferKind
 from openmvne.domain.rating import Record, Terms, period_of, rate_reference
 from openmvne.errors import InvalidInput, NotFound
 from openmvne.services import (
@@ -36,6 +37,7 @@ from openmvne.services import (
     usage,
 )
 from openmvne.services.usage_engine import line_totals, rate_vectorised
+from tests.catalog_world import TEN_FEN
 from tests.subscribers_world import SubscribersWorld, build_subscribers, holder_actor
 from tests.usage_files import HEADER, write_csv
 
@@ -417,6 +419,42 @@ def test_a_record_too_large_to_be_real_is_quarantined_not_the_batch_failed(
         done = usage.rate_files(db, [write_csv(tmp_path / "big.csv", rows)], lake=tmp_path / "l")
     assert (done.rated, done.rejected, done.charged_fen) == (2, 3, 10)
     assert done.reasons == {"quantity too large": 3}
+
+
+def test_a_month_without_usage_rolls_its_whole_plan_data_over(db: Database, tmp_path: Path) -> None:
+    """Last month's unused plan data rolls over (domain.md §6). It was read from last
+    month's usage row only: a line that made one call in October rolled its whole 1 GB
+    over, one that used nothing at all in October (no row) rolled over nothing. A line
+    opened this month has no last month to roll over."""
+    with clock.frozen(datetime(2026, 10, 5, tzinfo=UTC)):
+        sw = build_subscribers(db)
+        sw.cw.offer["roll"] = catalog.create_offer(
+            db, sw.w.op, brand_id=sw.cw.brand["m1"], host_id=sw.w.org["host"],
+            kind=OfferKind.PLAN, name="1GB 结转",
+            terms={**TEN_FEN, "monthly_fee_fen": 3900, "data_mb": 1024, "rollover_data": True},
+        )["id"]  # fmt: skip
+        called, idle = (sw.sale(db, seq=s, offer="roll")[0] for s in (1, 2))
+        sw.settle(db)
+    lake = tmp_path / "lake"
+    october = datetime(2026, 10, 6, tzinfo=UTC).isoformat()
+    with clock.frozen(datetime(2026, 10, 7, tzinfo=UTC)):
+        usage.rate_files(
+            db, [write_csv(tmp_path / "10.csv", [["44-MSC", 1, called, "voice", october, 60,
+                                                  "mo", "44"]])], lake=lake,
+        )  # fmt: skip
+    with clock.frozen(NOW - timedelta(days=10)):
+        fresh = sw.sale(db, seq=3, offer="roll")[0]
+        sw.settle(db)
+    rows = [["44-GGSN", i, m, "data", at(i), 1024, "mo", "44"]
+            for i, m in enumerate((called, idle, fresh))]  # fmt: skip
+    with clock.frozen(NOW):
+        usage.rate_files(db, [write_csv(tmp_path / "11.csv", rows)], lake=lake)
+        scope = sw.w.actor["mvnoAdmin"].scope
+        data = {m: next(b for b in usage.buckets(db, scope, m, "2026-11") if b["type"] == "data")
+                for m in (called, idle, fresh)}  # fmt: skip
+    assert data[called]["rollover"] == data[idle]["rollover"] == 1024 * 1024
+    assert data[called]["allowance"] == data[idle]["allowance"] == 2 * 1024 * 1024
+    assert (data[fresh]["rollover"], data[fresh]["allowance"]) == (0, 1024 * 1024)
 
 
 def test_exhausted_balance_bars_the_line_and_a_recharge_restores_it(

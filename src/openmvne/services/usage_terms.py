@@ -182,6 +182,17 @@ def period_rows(
     return out
 
 
+def _opened(conn: Connection, line_ids: set[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """When each line was opened (lines never opened are left out)."""
+    if not line_ids:
+        return {}
+    sub = t.subscription
+    rows = bulk_read.rows_where_in(
+        conn, [sub.c.id, sub.c.activated_at], sub.c.id, in_order(line_ids), why=WHY
+    )
+    return {line_id: opened for line_id, opened in rows if opened is not None}
+
+
 @dataclass
 class LineTerms:
     line: Line
@@ -230,6 +241,16 @@ def terms_for(
     addons = _addons(conn, in_order({line_id for line_id, _ in new}), sorted({p for _, p in new}))
     before_of = {p: previous_period(p) for p in {p for _, p in keys}}
     previous = period_rows(conn, [(line_id, before_of[p]) for line_id, p in new])
+    # A line that used nothing last month has no row for it: all its plan data is unused.
+    offer_of = {line.id: offers[line.offering_id] for line in lines.values()}
+    idle = _opened(
+        conn,
+        {
+            line_id
+            for line_id, p in new
+            if offer_of[line_id]["rollover_data"] and (line_id, before_of[p]) not in previous
+        },
+    )
     wholesale: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[int, int, int]] = {}
     for period in sorted({p for _, p in keys}):
         pairs = {(lines[m].mvno_id, lines[m].host_id) for m, p in keys if p == period}
@@ -250,9 +271,12 @@ def terms_for(
         else:
             rollover = 0
             before = previous.get((line.id, before_of[period]))
+            plan_kb = offer["data_mb"] * 1024
             if offer["rollover_data"] and before is not None:
-                plan_kb = offer["data_mb"] * 1024
                 rollover = min(plan_kb, max(0, before["data_allow_kb"] - before["data_used_kb"]))
+            elif offer["rollover_data"] and (opened := idle.get(line.id)) is not None:
+                # Open before this period began: last month's plan went wholly unused.
+                rollover = plan_kb if opened < month_bounds(period)[0] else 0
             extra = addons.get((line.id, period), (0, 0, 0))
             allow = (
                 offer["voice_min"] * 60 + extra[0],
