@@ -63,6 +63,8 @@ def test_text_is_parsed_as_a_file_is(tmp_path: Path) -> None:
         "44-MSC,1,17100000001,voice,2026-03-01T08:00:00Z,61,mo\n"
         "44-MSC,x,17100000001,voice,2026-03-01T08:00:00Z,61,mo\n"
         "44-MSC,3,17100000001,voice,not a time,-5,mo\n"
+        "44-MSC,1.4,17100000001,voice,2026-03-01T08:00:00Z,60.4,mo\n"
+        "44-MSC,5,17100000001,voice,2026-03-01T08:00:00Z,60.0\n"
     )
     table = codec.read_files([path])
     assert table.schema == codec.SCHEMA
@@ -73,6 +75,11 @@ def test_text_is_parsed_as_a_file_is(tmp_path: Path) -> None:
     # What does not parse is NULL: the rater quarantines it, as it would in a file.
     assert rows[1]["seq"] is None
     assert (rows[2]["start_time"], rows[2]["quantity"]) == (None, -5)
+    # Fractions are not rounded into another record's id or a shorter call: NULL, as in a file.
+    assert (rows[3]["seq"], rows[3]["quantity"]) == (None, None)
+    # A line cut short keeps its fields (60.0 is whole), the missing one NULL; left to guess,
+    # the CSV sniffer read the whole file as one column.
+    assert (rows[4]["seq"], rows[4]["quantity"], rows[4]["direction"]) == (5, 60, None)
     bad = tmp_path / "bad.csv"
     bad.write_text("node_id,seq\nx,1\n")
     with pytest.raises(InvalidInput) as err:

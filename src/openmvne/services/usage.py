@@ -64,25 +64,33 @@ PARTITIONS = 16
 BLOCK_BITS = 16
 MAX_REJECTS_KEPT = 10_000
 
+
 # Every input column arrives as whatever the file holds and is cast here: a CSV (read as
 # text) is parsed, a typed Parquet column passes through unchanged.
 # The integer columns take whole numbers only: a cast alone rounds "1.4" to 1 (a sequence
 # number made another record's id, a call's 60.4 s made 60 s).
-_WHOLE = (
-    "CASE WHEN TRY_CAST({0} AS DECIMAL(38, 9)) = TRY_CAST({0} AS BIGINT) "
-    "THEN TRY_CAST({0} AS BIGINT) END"
-)
+def whole_number(column: str) -> str:
+    """SQL: the column as a BIGINT when it holds a whole number, else NULL (quarantined)."""
+    return (
+        f"CASE WHEN TRY_CAST({column} AS DECIMAL(38, 9)) = TRY_CAST({column} AS BIGINT) "
+        f"THEN TRY_CAST({column} AS BIGINT) END"
+    )
+
+
+# Comma-separated, a line short of fields padded with NULLs: left to guess, the sniffer took
+# a file with one truncated line for one of a single column.
+CSV_OPTIONS = "header = true, all_varchar = true, delim = ',', null_padding = true"
 PARSE_SQL = f"""
 SELECT file_no, line_no,
   CAST(node_id AS VARCHAR) AS node_id,
-  {_WHOLE.format("seq")} AS seq,
+  {whole_number("seq")} AS seq,
   CAST(msisdn AS VARCHAR) AS msisdn,
   lower(CAST(type AS VARCHAR)) AS type,
   TRY_CAST(start_time AS TIMESTAMPTZ) AS start_time,
-  {_WHOLE.format("quantity")} AS quantity,
+  {whole_number("quantity")} AS quantity,
   lower(CAST(direction AS VARCHAR)) AS direction,
   COALESCE(CAST(province AS VARCHAR), '') AS province,
-  CASE WHEN partial_seq IS NULL THEN 0 ELSE {_WHOLE.format("partial_seq")} END AS partial_seq
+  CASE WHEN partial_seq IS NULL THEN 0 ELSE {whole_number("partial_seq")} END AS partial_seq
 FROM raw
 """  # noqa: S608  # constant text
 # A file's node ids are at most this long; longer ones are online charging's (ONLINE_NODE).
@@ -182,12 +190,7 @@ def load(con: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> None:
             source = f"read_parquet('{quoted}', file_row_number = true)"
             line_no, first_line = "file_row_number", 1
         else:
-            # Comma-separated, a line short of fields padded with NULLs: left to guess, the
-            # sniffer took a file with one truncated line for one of a single column.
-            source = (
-                f"read_csv('{quoted}', header = true, all_varchar = true, delim = ',', "
-                "null_padding = true)"
-            )
+            source = f"read_csv('{quoted}', {CSV_OPTIONS})"
             line_no, first_line = "row_number() OVER () - 1", 2  # after the header
         try:
             described = con.execute(f"DESCRIBE SELECT * FROM {source}")  # noqa: S608  # quoted path

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from openmvne.errors import InvalidInput
-from openmvne.services.usage import COLUMNS, OPTIONAL, PARTITIONS
+from openmvne.services.usage import COLUMNS, CSV_OPTIONS, OPTIONAL, PARTITIONS, whole_number
 
 SCHEMA = pa.schema(
     [
@@ -42,14 +42,14 @@ HEADER_RECORDS = "Openmvne-Records"
 # reason a file would have given it (bad sequence number, bad start time, ...).
 _CASTS = {
     "node_id": "CAST(node_id AS VARCHAR)",
-    "seq": "TRY_CAST(seq AS BIGINT)",
+    "seq": whole_number("seq"),
     "msisdn": "CAST(msisdn AS VARCHAR)",
     "type": "CAST(type AS VARCHAR)",
     "start_time": "TRY_CAST(start_time AS TIMESTAMPTZ)",
-    "quantity": "TRY_CAST(quantity AS BIGINT)",
+    "quantity": whole_number("quantity"),
     "direction": "CAST(direction AS VARCHAR)",
     "province": "CAST(province AS VARCHAR)",
-    "partial_seq": "TRY_CAST(partial_seq AS BIGINT)",
+    "partial_seq": whole_number("partial_seq"),
 }
 
 
@@ -98,7 +98,7 @@ def read_files(paths: Sequence[Path]) -> pa.Table:
         if path.suffix.lower() in (".parquet", ".pq"):
             source = f"read_parquet('{quoted}')"
         else:
-            source = f"read_csv('{quoted}', header = true, all_varchar = true)"
+            source = f"read_csv('{quoted}', {CSV_OPTIONS})"
         try:
             table = _arrow(con, f"SELECT * FROM {source}")  # noqa: S608  # quoted path
         except duckdb.Error as exc:
