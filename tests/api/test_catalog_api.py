@@ -415,3 +415,30 @@ def test_a_partner_of_two_mvnos_designs_under_the_plans_mvno(
         http.post(f"{V1}/packageDesigns", headers=partner, json=unknown), 400, "designer_required"
     )
     assert refused["field"] == "designerId"
+
+
+def test_an_approved_package_below_its_cost_after_a_price_rise_is_not_published(
+    http: httpx.Client, cw: CatalogWorld, backend: Backend
+) -> None:
+    """Wholesale data gets dearer between the approval and the publication: publishing
+    would put an inverted package on sale, so it is refused with the breakdown."""
+    from datetime import timedelta
+
+    from openmvne import clock
+
+    w = cw.w
+    partner, mvno = auth_header(w, "partnerAdmin"), auth_header(w, "mvnoAdmin")
+    body = {"name": "春季卡", "baseOfferingId": pub(cw, "plan"), "addonIds": [], "priceFen": 6000}
+    href = http.post(f"{V1}/packageDesigns", headers=partner, json=body).json()["href"]
+    assert http.post(f"{href}/submit", headers=partner).status_code == 200
+    assert http.post(f"{href}/approve", headers=mvno).status_code == 200
+    today = clock.now().date()
+    lists, _ = catalog.list_price_lists(backend.db, w.op.scope, 0, 10)
+    old = next(pl for pl in lists if pl["mvno_id"] == w.org["m1"])
+    catalog.end_price_list(backend.db, w.op, old["id"], today - timedelta(days=1))
+    price_list(backend.db, cw, "m1", UnitRates(POOL.voice, POOL.sms, 2_000_000), today)
+    refused = assert_problem(http.post(f"{href}/publish", headers=mvno), 422, "price_below_cost")
+    assert refused["costFen"] > 6000
+    assert http.get(href, headers=mvno).json()["status"] == "approved"
+    names = {o["name"] for o in http.get(f"{TMF}/productOffering", headers=mvno).json()}
+    assert "春季卡" not in names

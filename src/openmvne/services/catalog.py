@@ -753,8 +753,9 @@ def update_design(
 def decide_design(
     db: Database, actor: Actor, design_id: uuid.UUID, task: str, reason: str | None = None
 ) -> dict[str, Any]:
-    """submit (the partner), approve / reject / publish / retire (the MVNO). Submitting and
-    approving are refused, with the breakdown, when the price is below the cost chain."""
+    """submit (the partner), approve / reject / publish / retire (the MVNO). Submitting,
+    approving and publishing are refused, with the breakdown, when the price is below the
+    cost chain (wholesale prices or commissions may have risen since the approval)."""
     with db.write() as conn:
         row = fetch_visible(conn, pd, actor.scope, design_id, what="package design")
         if task == "submit":
@@ -764,7 +765,7 @@ def decide_design(
             actor.require(*ADMINS, action=f"{task} a package")
         current = DesignStatus(row["status"])
         target = rules.next_design_status(current, task)
-        if task in ("submit", "approve"):
+        if task in ("submit", "approve", "publish"):
             rules.check_not_inverted(cost_chain.design_chain(conn, row), row["name"])
         if task == "reject" and not reason:
             raise InvalidInput("say why the package is rejected", code="required", field="reason")
