@@ -442,3 +442,42 @@ def test_an_approved_package_below_its_cost_after_a_price_rise_is_not_published(
     assert http.get(href, headers=mvno).json()["status"] == "approved"
     names = {o["name"] for o in http.get(f"{TMF}/productOffering", headers=mvno).json()}
     assert "春季卡" not in names
+
+
+def test_a_dearer_list_set_to_start_tomorrow_is_judged_today(
+    http: httpx.Client, cw: CatalogWorld, backend: Backend
+) -> None:
+    """Nothing re-checks prices on the day a list comes into force: a dearer list announced
+    for tomorrow opens its alerts now, and an offer below tomorrow's cost is refused today."""
+    from datetime import timedelta
+
+    from openmvne import clock
+    from openmvne.domain.subscribers import local_date
+
+    w = cw.w
+    mvno = auth_header(w, "mvnoAdmin")
+    today = local_date(clock.now())  # the Beijing day
+    lists, _ = catalog.list_price_lists(backend.db, w.op.scope, 0, 10)
+    old = next(pl for pl in lists if pl["mvno_id"] == w.org["m1"])
+    catalog.end_price_list(backend.db, w.op, old["id"], today)
+    price_list(
+        backend.db,
+        cw,
+        "m1",
+        UnitRates(POOL.voice, POOL.sms, 2_000_000),
+        today + timedelta(days=1),
+    )
+    alerts = http.get(f"{V1}/inversionAlerts", headers=mvno, params={"status": "open"}).json()
+    assert pub(cw, "plan") in {a["offeringId"] for a in alerts}  # 3 GB at 2 fen/MB > 59 yuan
+    # 2,500 MB: 36 yuan of cost today, 56 from tomorrow.
+    body = offer_body(cw, monthlyFeeFen=5000, allowance={"dataMb": 2500})
+    refused = assert_problem(
+        http.post(f"{TMF}/productOffering", headers=mvno, json=body), 422, "price_below_cost"
+    )
+    assert refused["costFen"] > 5000
+    assert (
+        http.post(
+            f"{TMF}/productOffering", headers=mvno, json={**body, "monthlyFeeFen": 6000}
+        ).status_code
+        == 201
+    )

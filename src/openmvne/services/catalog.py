@@ -524,7 +524,7 @@ def create_offer(
             "created_at": now,
             "updated_at": now,
         }
-        chain = cost_chain.offer_chain(conn, row)
+        chain = cost_chain.chain_ahead(conn, row)
         rules.check_not_inverted(chain, name)
         cost_chain.check_rates_not_below_wholesale(conn, row)
         conn.execute(insert(po).values(**row))
@@ -766,7 +766,7 @@ def decide_design(
         current = DesignStatus(row["status"])
         target = rules.next_design_status(current, task)
         if task in ("submit", "approve", "publish"):
-            rules.check_not_inverted(cost_chain.design_chain(conn, row), row["name"])
+            rules.check_not_inverted(cost_chain.chain_ahead(conn, row, design=True), row["name"])
         if task == "reject" and not reason:
             raise InvalidInput("say why the package is rejected", code="required", field="reason")
         now = clock.now()

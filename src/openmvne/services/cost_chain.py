@@ -53,6 +53,17 @@ _IN_FORCE = unscoped(
     .order_by(wpl.c.valid_from.desc()),
     WHY,
 )
+# Lists of the pair already set to start after a day: a price is judged against them too.
+_LATER_STARTS = unscoped(
+    select(wpl.c.valid_from)
+    .where(
+        wpl.c.mvno_id == bindparam("mvno"),
+        wpl.c.host_id == bindparam("host"),
+        wpl.c.valid_from > bindparam("on"),
+    )
+    .order_by(wpl.c.valid_from),
+    WHY,
+)
 _SCHEME = unscoped(
     select(t.commission_scheme).where(t.commission_scheme.c.mvno_id == bindparam("mvno")), WHY
 )
@@ -206,6 +217,31 @@ def check_rates_not_below_wholesale(conn: Connection, offer: dict[str, Any]) -> 
             )
 
 
+def chain_ahead(
+    conn: Connection, item: dict[str, Any], on: date | None = None, *, design: bool = False
+) -> CostChain:
+    """The cost chain of an offering (or a package design) that a price must cover: today's,
+    or the chain under a price list already set to start later when that one costs more.
+    Nothing re-checks prices on the day a dearer list comes into force, so a price is judged
+    when the list is announced."""
+    on = on or local_date(clock.now())
+    host_id = _offer(conn, item["base_offering_id"])["host_id"] if design else item["host_id"]
+
+    def chain_on(day: date) -> CostChain:
+        return design_chain(conn, item, day) if design else chain_for_offering(conn, item, day)
+
+    chain = chain_on(on)
+    params = {"mvno": item["mvno_id"], "host": host_id, "on": on}
+    for start in conn.execute(_LATER_STARTS, params).scalars().all():
+        try:
+            then = chain_on(start)
+        except RuleViolation:
+            continue  # the later list cannot cost it (a host package it lacks)
+        if then.cost_fen > chain.cost_fen:
+            chain = then
+    return chain
+
+
 def recheck(conn: Connection, mvno_id: uuid.UUID, cause: str) -> list[uuid.UUID]:
     """Re-check every live offer and package of the MVNO; open an alert for each new
     inversion, close alerts that no longer apply. Returns the offerings newly inverted."""
@@ -232,7 +268,7 @@ def recheck(conn: Connection, mvno_id: uuid.UUID, cause: str) -> list[uuid.UUID]
     newly = []
     for offer in live:
         try:
-            chain = chain_for_offering(conn, dict(offer), local_date(now))
+            chain = chain_ahead(conn, dict(offer), local_date(now))
         except RuleViolation:
             continue  # no price list in force: nothing to compare against
         if chain.inverted and offer["id"] not in open_alerts:
