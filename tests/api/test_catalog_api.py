@@ -110,6 +110,11 @@ def test_tmf620_offering_specification_price(http: httpx.Client, cw: CatalogWorl
             "dataRateFen",
         ),
         ({"name": "59元 3GB"}, 409, "name_taken", "name"),
+        # Past what the columns hold: refused, not a 500.
+        ({"dataCapMb": 10**20}, 400, "bad_quantity", "dataCapMb"),
+        ({"dataIncrementKb": 10**12}, 400, "bad_quantity", "dataIncrementKb"),
+        ({"termMonths": 10**12}, 400, "bad_quantity", "termMonths"),
+        ({"validityDays": 10**12}, 400, "bad_quantity", "validityDays"),
     ],
 )
 def test_bad_offers_write_nothing(
@@ -481,3 +486,32 @@ def test_a_dearer_list_set_to_start_tomorrow_is_judged_today(
         ).status_code
         == 201
     )
+
+
+def test_wholesale_days_past_the_calendar_are_refused(http: httpx.Client, cw: CatalogWorld) -> None:
+    """A list from year 9999 has no review date a year later, and a host's results published
+    in 9999 none a month later: both are refused, not a 500."""
+    host = auth_header(cw.w, "hostAdmin")
+    current = http.get(f"{V1}/wholesalePriceLists", headers=host).json()[0]
+    assert http.patch(current["href"], headers=host, json={"validTo": "2016-12-31"}).is_success
+    body = {
+        "mvnoId": current["mvnoId"],
+        "model": "pool",
+        "validFrom": "9999-06-01",
+        "rates": {"voiceRateFen": "6", "smsRateFen": "4", "dataRateFen": "1.2"},
+    }
+    problem = assert_problem(
+        http.post(f"{V1}/wholesalePriceLists", headers=host, json=body), 400, "bad_date"
+    )
+    assert problem["field"] == "validFrom"
+    average = {
+        "year": 2016,
+        "resultsPublishedOn": "9999-12-25",
+        "rates": {"voiceRateFen": "9", "smsRateFen": "6", "dataRateFen": "7.9"},
+    }
+    problem = assert_problem(
+        http.post(f"{V1}/hostAveragePrices", headers=host, json=average), 400, "bad_date"
+    )
+    assert problem["field"] == "resultsPublishedOn"
+    later = {**body, "validFrom": "2017-01-01"}
+    assert http.post(f"{V1}/wholesalePriceLists", headers=host, json=later).status_code == 201

@@ -124,6 +124,16 @@ def review_due(valid_from: date, model: PriceModel, results_published_on: date |
     return yearly
 
 
+def check_year(day: date, field_name: str) -> date:
+    """A day of wholesale terms falls in 2000..2100, as settlement's months do: review dates
+    are counted from it, and a year past 9999 has none."""
+    if not 2000 <= day.year <= 2100:
+        raise InvalidInput(
+            f"{field_name} falls in the years 2000..2100", code="bad_date", field=field_name
+        )
+    return day
+
+
 def validity_overlaps(a_from: date, a_to: date | None, b_from: date, b_to: date | None) -> bool:
     return (a_to is None or b_from <= a_to) and (b_to is None or a_from <= b_to)
 

@@ -133,6 +133,8 @@ def set_host_average(
         raise InvalidInput("name the host network", code="required", field="hostId")
     if not 2000 <= year <= 2100:
         raise InvalidInput("year is 2000..2100", code="bad_year", field="year")
+    if results_published_on is not None:
+        rules.check_year(results_published_on, "resultsPublishedOn")
     with db.write() as conn:
         host = fetch_visible(conn, o, actor.scope, host_id, what="host network", field="hostId")
         if host["kind"] != OrgKind.HOST_NETWORK.value:
@@ -201,6 +203,7 @@ def create_price_list(
     host_id = actor.party_id if actor.scope.kind is ScopeKind.HOST else host_id
     if host_id is None:
         raise InvalidInput("name the host network", code="required", field="hostId")
+    rules.check_year(valid_from, "validFrom")
     if valid_to is not None and valid_to < valid_from:
         raise InvalidInput("validTo is before validFrom", code="bad_validity", field="validTo")
     if model is PriceModel.POOL and rates is None:
@@ -444,6 +447,7 @@ OFFER_DEFAULTS: dict[str, Any] = {
     "shared_with_channels": True,
 }
 MONEY_FIELDS = {"monthly_fee_fen": "monthlyFeeFen", "min_monthly_spend_fen": "minMonthlySpendFen"}
+MAX_QUANTITY = 10**9  # minutes, messages, MB, KB, days or months: anything above is a typo
 COUNT_FIELDS = {
     "voice_min": "voiceMinutes",
     "sms": "sms",
@@ -475,11 +479,15 @@ def create_offer(
     for key, label in MONEY_FIELDS.items():
         if values[key] is not None:
             rules.require_fen(values[key], label)
-    for key, label in COUNT_FIELDS.items():
+    for key, label in (*COUNT_FIELDS.items(), ("data_increment_kb", "dataIncrementKb")):
         if values[key] is not None and (
-            isinstance(values[key], bool) or not isinstance(values[key], int) or values[key] < 0
+            isinstance(values[key], bool)
+            or not isinstance(values[key], int)
+            or not 0 <= values[key] <= MAX_QUANTITY
         ):
-            raise InvalidInput(f"{label} is a whole number >= 0", code="bad_quantity", field=label)
+            raise InvalidInput(
+                f"{label} is a whole number 0..{MAX_QUANTITY:,}", code="bad_quantity", field=label
+            )
     if values["voice_increment_s"] not in (1, 6, 60):
         raise InvalidInput(
             "voice is rated per 1, 6 or 60 seconds",
