@@ -123,8 +123,9 @@ def test_october_settles_from_the_ledger_and_usage(
     with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
         [closed] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=sw.w.org["m1"], close=True)
         assert closed["status"] == "closed"
+        # Each item is one transfer of its size (a clawback runs the other way).
         owed = sum(
-            i["amountFen"]
+            abs(i["amountFen"])
             for s in docs["commissionStatements"]
             for i in s["items"]
             if not i["posted"]
@@ -247,3 +248,32 @@ def test_a_scheme_amount_out_of_range_is_refused_and_nothing_changes(
         assert refused.value.field == field
     with db.read() as conn:
         assert cost_chain.scheme(conn, m1)["activation_fen"]["outlet"] == 1500
+
+
+def test_a_line_lost_in_its_payout_month_keeps_no_activation_commission(
+    db: Database, history: tuple[SubscribersWorld, list[str], Path]
+) -> None:
+    """C is barred for missing real-name registration in October, the month its activation
+    commission is paid: October gives it back at once (November, where the loss is not,
+    would never claw it back), so its channels keep nothing for it."""
+    sw, lines, _ = history
+    m1 = sw.w.org["m1"]
+    with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
+        [october] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=m1, close=True)
+    with clock.frozen(datetime(2026, 12, 3, tzinfo=UTC)):
+        settlement.settle(db, sw.w.op, "2026-11", mvno_id=m1, close=True)
+    items = [i for s in october["documents"]["commissionStatements"] for i in s["items"]]
+    paid = sum(i["amountFen"] for i in items if i["kind"] == "activation" and i["line"] == lines[2])
+    clawed = [i for i in items if i["kind"] == "clawback"]
+    assert paid == 3000
+    assert {i["line"] for i in clawed} == {lines[2]}
+    assert sum(i["amountFen"] for i in clawed) == -paid
+    with db.read() as conn:
+        line_c = conn.execute(
+            unscoped(select(t.subscription.c.id).where(t.subscription.c.msisdn == lines[2]), "t")
+        ).scalar_one()
+    given = transfers(db, TransferCode.COMMISSION, f"settle:activation:%:{line_c}")
+    taken = transfers(db, TransferCode.COMMISSION, f"settle:clawback:%:{line_c}")
+    assert given == taken == 3000
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)

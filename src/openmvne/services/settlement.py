@@ -21,7 +21,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +277,14 @@ def _paid_activation(conn: Connection, line_id: uuid.UUID) -> list[tuple[uuid.UU
     return [(r.owner_id, int(r.amount_fen)) for r in rows]
 
 
+def _lost_at(line: Any) -> datetime | None:
+    """When a line was cancelled, or barred for missing real-name registration: the losses
+    that give its activation commission back."""
+    barred = line.state_since if line.state == "nonRealNameBarred" else None
+    lost: datetime | None = line.ended_at if line.ended_at is not None else barred
+    return lost
+
+
 def _commissions(
     conn: Connection, mvno: uuid.UUID, month: str
 ) -> tuple[list[dict[str, Any]], dict[uuid.UUID, int]]:
@@ -330,8 +338,9 @@ def _commissions(
     used = _usage_months(conn, [line.id for line in cohort], validity_months)
     for line in cohort:
         history = [used.get((line.id, m), (0, 0)) for m in validity_months]
-        if line.ended_at is not None and line.ended_at < start:
-            continue
+        lost = _lost_at(line)
+        if lost is not None and lost < start:
+            continue  # lost before its payout month: nothing to pay
         if not rules.passes_validity(history):
             continue
         for party, fen in _split(terms["activation_fen"], _chain(conn, line.outlet_auth_id)):
@@ -380,16 +389,19 @@ def _commissions(
                 )
                 per_line[line.id] += fen
     for line in lines:
-        lost = (
-            line.ended_at
-            if line.ended_at is not None
-            else (line.state_since if line.state == "nonRealNameBarred" else None)
-        )
+        lost = _lost_at(line)
         if lost is None or not start <= lost < end:
             continue
         if rules.month_of(line.activated_at) < rules.add_months(month, -rules.CLAWBACK_MONTHS):
             continue
-        for party, fen in _paid_activation(conn, line.id):
+        # What was paid before, and what this month pays: a line lost in its payout month
+        # gives that month's activation commission back at once (no later month sees it).
+        paying_now = [
+            (party, item["amountFen"])
+            for party, item in items
+            if item["kind"] == "activation" and item["lineId"] == str(line.id)
+        ]
+        for party, fen in _paid_activation(conn, line.id) + paying_now:
             items.append(
                 (
                     party,
