@@ -277,3 +277,36 @@ def test_a_line_lost_in_its_payout_month_keeps_no_activation_commission(
     assert given == taken == 3000
     with db.read() as conn:
         assert not ledger.audit_ledger(conn)
+
+
+def test_what_online_charging_takes_is_spend(db: Database) -> None:
+    """A call charged online posts its hold (code `post`) from the line's balance: that is
+    the line's usage as much as a rated record's, for the revenue share and the margin."""
+    from openmvne.services import charging
+
+    now = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+    with clock.frozen(now - timedelta(days=3)):
+        sw = build_subscribers(db)
+        line, _ = sw.sale(db, seq=1, offer="payg", prepayment_fen=1_000)
+        sw.settle(db)
+    m1 = sw.w.org["m1"]
+
+    def revenue() -> tuple[int, int]:
+        [run] = settlement.settle(db, sw.w.op, "2026-11", mvno_id=m1)
+        docs = run["documents"]
+        share = sum(
+            i["amountFen"]
+            for s in docs["commissionStatements"]
+            for i in s["items"]
+            if i["kind"] == "revenueShare"
+        )
+        return sum(m["revenueFen"] for m in docs["margin"]["byOffer"]), share
+
+    with clock.frozen(now):
+        before, share_before = revenue()
+        network = sw.w.actor["hostAdmin"]
+        charging.initial(db, network, session_key="s1", msisdn=line, kind="voice", requested=600)
+        charging.terminate(db, network, session_key="s1", number=1, used=600)  # 10 minutes
+        after, share_after = revenue()
+    assert after - before == 100  # ten minutes at 0.10 CNY
+    assert share_after - share_before == 10  # the chain's 10 % of it

@@ -48,7 +48,15 @@ from openmvne.services.common import get_one
 from openmvne.services.usage import period_files
 
 WHY = "settlement reads the MVNO's whole month"
-SPEND_CODES = (TransferCode.SALE, TransferCode.FEE, TransferCode.USAGE, TransferCode.USAGE_ADJUST)
+# What a line pays the MVNO: sale charges, fees, rated usage and its rerating, and online
+# charging's posted holds (a hold is posted from the line's balance for the units used).
+SPEND_CODES = (
+    TransferCode.SALE,
+    TransferCode.FEE,
+    TransferCode.USAGE,
+    TransferCode.USAGE_ADJUST,
+    TransferCode.POST,
+)
 lt = t.ledger_transfer
 la = t.ledger_account
 sub = t.subscription
