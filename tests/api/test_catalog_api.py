@@ -295,6 +295,9 @@ def test_raising_wholesale_prices_raises_alerts(http: httpx.Client, cw: CatalogW
     assert {a["offeringId"] for a in alerts} == {pub(cw, "plan"), pub(cw, "pack")}
     assert alerts[0]["costFen"] > alerts[0]["priceFen"]
     assert http.get(f"{V1}/inversionAlerts", headers=auth_header(w, "mvno2Admin")).json() == []
+    # A status no alert can have is refused, not answered with an empty list.
+    bogus = http.get(f"{V1}/inversionAlerts", headers=mvno, params={"status": "closed"})
+    assert assert_problem(bogus, 400, "bad_filter_value")["field"] == "status"
     http.put(
         f"{V1}/commissionSchemes/{m1}",
         headers=mvno,

@@ -26,6 +26,7 @@ from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound
 from openmvne.services import cost_chain
 from openmvne.services.common import (
     Filter,
+    apply_filters,
     as_public_id,
     fetch_visible,
     get_one,
@@ -50,6 +51,7 @@ OFFER_FILTERS: dict[str, Filter] = {
     "offerType": (po.c.kind, lambda v: OfferKind(v).value),
     "mvnoId": (po.c.mvno_id, as_public_id("organization")),
 }
+ALERT_FILTERS: dict[str, Filter] = {"status": (ia.c.status, one_of(("open", "resolved")))}
 DESIGN_FILTERS: dict[str, Filter] = {
     "status": (pd.c.status, lambda v: DesignStatus(v).value),
     "mvnoId": (pd.c.mvno_id, as_public_id("organization")),
@@ -873,9 +875,8 @@ def design_cost(db: Database, scope: Scope, design_id: uuid.UUID) -> rules.CostC
 def list_alerts(
     db: Database, scope: Scope, status: str | None, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = scoped(select(ia), ia, scope)
-    if status is not None:
-        stmt = stmt.where(ia.c.status == status)
+    filters = {} if status is None else {"status": status}
+    stmt = apply_filters(scoped(select(ia), ia, scope), filters, ALERT_FILTERS)
     with db.read() as conn:
         return page(conn, stmt, order_by=[ia.c.id], offset=offset, limit=limit)
 
