@@ -285,4 +285,14 @@ def build_tenancy(db: Database, network: SimulatedHostNetwork, http: httpx.Clien
             "trouble_ticket",
             _ok(http.post(TICKETS, headers=tw.headers(opener), json=body))["id"],
         )
+    # Accounts (TMF666): each line's prepaid account, each outlet's float and each channel's
+    # commission account, owned as the line or the party is.
+    la = t.ledger_account
+    for owner, msisdn in line.items():
+        accounts = _column(db, la.c.id, la.c.msisdn == msisdn)
+        tw.add(owner, "ledger_account", *(pub("ledger_account", a) for a in accounts))
+    for owner, keys in (("P1", ["p1", "o1"]), ("P2", ["p2", "o2"]), ("M2", ["q", "r"])):
+        parties = [w.org[k] for k in keys]
+        accounts = _column(db, la.c.id, la.c.owner_id.in_(parties))
+        tw.add(owner, "ledger_account", *(pub("ledger_account", a) for a in accounts))
     return tw

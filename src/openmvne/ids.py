@@ -51,6 +51,7 @@ PREFIXES = {
     "care_route": "crt",
     "care_sla_breach": "slb",
     "care_verification": "cvr",
+    "ledger_account": "acc",
 }
 
 

@@ -40,7 +40,7 @@ def test_topup_is_idempotent_and_shows_only_the_brand(http: httpx.Client, mw: Mo
     assert first.status_code == 201, first.text
     assert first.headers["Idempotent-Replayed"] == "false"
     assert first.headers["location"] == first.json()["href"]
-    assert first.json()["amount"] == {"unit": "fen", "value": 3000}
+    assert first.json()["amount"] == {"amount": 3000, "units": "fen"}
     again = http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw), json=body)
     assert again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -67,7 +67,7 @@ def test_topup_is_idempotent_and_shows_only_the_brand(http: httpx.Client, mw: Mo
     bucket = http.get(
         f"{PREPAY}/bucket", params={"msisdn": mw.line2}, headers=auth_header(mw.nw.w, "mvno2Admin")
     ).json()
-    assert bucket[0]["remainingValue"] == {"unit": "fen", "amount": 3000}
+    assert bucket[0]["remainingValue"] == {"amount": 3000, "units": "fen"}
     assert (
         http.get(f"{PREPAY}/bucket", params={"msisdn": mw.line2}, headers=_clerk(mw)).status_code
         == 404
@@ -212,3 +212,14 @@ def test_commission_statements_and_accounts(http: httpx.Client, mw: MoneyWorld) 
     assert http.get("/tmf-api/accountManagement/v4/billingAccount", headers=_clerk(mw)).json() == []
     floats = http.get("/tmf-api/accountManagement/v4/partyAccount", headers=_clerk(mw)).json()
     assert {a["accountType"] for a in floats} == {"outletFloat", "channelCommission"}
+    # Each account is a resource of its own, under its own kind, for those who see it.
+    line_account = billing[0]
+    assert http.get(line_account["href"], headers=auth_header(w, "mvnoAdmin")).json() == (
+        line_account
+    )
+    assert http.get(line_account["href"], headers=_clerk(mw)).status_code == 404
+    misfiled = line_account["href"].replace("/billingAccount/", "/partyAccount/")
+    assert http.get(misfiled, headers=auth_header(w, "mvnoAdmin")).status_code == 404
+    for account in floats:
+        assert http.get(account["href"], headers=_clerk(mw)).json() == account
+        assert http.get(account["href"], headers=auth_header(w, "mvno2Admin")).status_code == 404

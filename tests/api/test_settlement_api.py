@@ -13,6 +13,7 @@ from tests.api.test_conventions import assert_problem
 from tests.conftest import Backend
 from tests.services.test_settlement import history  # noqa: F401  # the fixture
 from tests.subscribers_world import SubscribersWorld
+from tests.tmf_conformance import assert_tmf
 from tests.world import auth_header
 
 BILLS = "/tmf-api/customerBillManagement/v4"
@@ -30,6 +31,10 @@ def test_bills_and_reports_in_scope(
     assert mvno.headers["X-Total-Count"] == "1"
     bill = mvno.json()[0]
     assert bill["state"] == "settled"
+    assert_tmf(
+        "CustomerBill",
+        [bill, http.get(bill["href"], headers=auth_header(sw.w, "mvnoAdmin")).json()],
+    )
     assert (
         http.get(f"{BILLS}/customerBill", headers=auth_header(sw.w, "hostAdmin")).headers[
             "X-Total-Count"
@@ -47,6 +52,7 @@ def test_bills_and_reports_in_scope(
         bill["appliedCustomerBillingRate"]["href"], headers=auth_header(sw.w, "mvnoAdmin")
     )
     assert {r["name"] for r in rates.json()} >= {"voice", "numbers"}
+    assert_tmf("AppliedCustomerBillingRate", rates.json())
     assert sum(r["taxExcludedAmount"]["value"] for r in rates.json()) == bill["amountDue"]["value"]
 
     partner = http.get(

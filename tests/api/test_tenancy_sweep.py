@@ -54,6 +54,7 @@ KINDS = {
     "hold_id": "hold",
     "serial": "voucher_serial",
     "session_id": "charging_session",
+    "account_id": "ledger_account",
 }
 OTHER_PARAMS = {"task": "suspend", "action": "credit"}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {

@@ -15,6 +15,7 @@ from openmvne.services import provisioning, usage
 from tests.conftest import Backend
 from tests.services.test_usage import calls, write_csv
 from tests.subscribers_world import SubscribersWorld, build_subscribers
+from tests.tmf_conformance import assert_tmf
 from tests.world import auth_header
 
 NOW = datetime.now(UTC)
@@ -50,6 +51,7 @@ def test_rated_usage_and_consumption(
     assert listed.status_code == 200, listed.text
     items = listed.json()
     assert [i["@type"] for i in items] == ["Usage"] * 3
+    assert_tmf("Usage", items)
     assert items[0]["ratedProductUsage"][0]["units"] == 180  # 125 s in started minutes
     assert items[0]["ratedProductUsage"][0]["inAllowance"] == 180  # the plan has 100 minutes
     # Integers in the JSON too ("180", never "180.0"), whichever way the record was rated.

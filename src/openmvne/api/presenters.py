@@ -303,15 +303,14 @@ def number_resource(item: dict[str, Any], base: str) -> dict[str, Any]:
                 "@referredType": "Organization",
             }
         ],
-        "place": [
-            {
-                "id": item["region_code"],
-                "name": _region_name(item["region_code"]),
-                "role": "homeRegion",
-            }
-        ]
+        # One place, as TMF639 v4 has it (a RelatedPlaceRefOrValue, not a list).
+        "place": {
+            "id": item["region_code"],
+            "name": _region_name(item["region_code"]),
+            "role": "homeRegion",
+        }
         if item.get("region_code")
-        else [],
+        else None,
         "resourceCharacteristic": [
             {"name": "grade", "value": item["grade"]},
             {"name": "oneOffPriceFen", "value": item["one_off_fen"]},

@@ -111,7 +111,12 @@ def ticket(row: dict[str, Any], base: str) -> dict[str, Any]:
                 "role": "serviceProvider",
                 "@referredType": "Organization",
             },
-            {"id": row["opened_by"], "name": row["opened_by"], "role": "requester"},
+            {
+                "id": row["opened_by"],
+                "name": row["opened_by"],
+                "role": "requester",
+                "@referredType": "User",
+            },
         ],
         # Platform extensions (TMF630 allows extra attributes).
         "msisdn": row["msisdn"],

@@ -70,8 +70,16 @@ def product_order(row: dict[str, Any], base: str) -> dict[str, Any]:
         "completionDate": _iso(row["completed_at"]),
         "msisdn": row["msisdn"],
         "productOrderItem": [item],
-        # The requester may be an organisation or the subscriber: named, not referenced.
-        "relatedParty": [{"role": "requester", "name": row["username"]}],
+        # The requester is the platform user who placed the order (for an outlet, an MVNO
+        # or the subscriber), referred to by its unique username.
+        "relatedParty": [
+            {
+                "id": row["username"],
+                "name": row["username"],
+                "role": "requester",
+                "@referredType": "User",
+            }
+        ],
         "note": [{"text": row["failure_reason"]}] if row["failure_reason"] else [],
     }
     if row["kind"] == "sale":

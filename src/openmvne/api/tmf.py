@@ -3,7 +3,9 @@
 - list: `offset`/`limit` paging with `X-Total-Count` and `X-Result-Count`, attribute
   filters as query parameters (`?status=approved`), `fields=` attribute selection;
 - create: 201 with `Location`; delete: 204;
-- PATCH: `application/json` or `application/merge-patch+json` (RFC 7386), else 415.
+- PATCH: `application/json` or `application/merge-patch+json` (RFC 7386), else 415;
+- an attribute with no value is left out of a resource, never sent as null: the TM Forum
+  schemas type each attribute (string, object, array), and none of them as null.
 """
 
 from __future__ import annotations
@@ -61,9 +63,20 @@ def parse_fields(fields: str | None) -> tuple[str, ...] | None:
     return names
 
 
+def compact(value: Any) -> Any:
+    """The resource without its attributes that have no value (nested ones too)."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
 def select_fields(item: dict[str, Any], fields: tuple[str, ...] | None) -> dict[str, Any]:
+    """The attributes `fields=` names (with id, href and @type), compacted: an attribute is
+    known when the resource has it, valued or not."""
     if fields is None:
-        return item
+        return compact(item)  # type: ignore[no-any-return]
     unknown = [f for f in fields if f not in item]
     if unknown:
         raise InvalidInput(
@@ -72,7 +85,7 @@ def select_fields(item: dict[str, Any], fields: tuple[str, ...] | None) -> dict[
             field="fields",
         )
     keep = set(fields) | set(ALWAYS)
-    return {k: v for k, v in item.items() if k in keep}
+    return compact({k: v for k, v in item.items() if k in keep})  # type: ignore[no-any-return]
 
 
 def base_url(request: Request) -> str:
@@ -93,7 +106,7 @@ def item_response(item: dict[str, Any], fields: str | None = None) -> JSONRespon
 
 
 def created_response(item: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(item, status_code=201, headers={"Location": item["href"]})
+    return JSONResponse(compact(item), status_code=201, headers={"Location": item["href"]})
 
 
 def no_content() -> Response:

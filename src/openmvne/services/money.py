@@ -356,10 +356,43 @@ def commission_statement(db: Database, actor: Actor, month: str) -> list[dict[st
         ]
 
 
+def _named(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The accounts with the names of their MVNO and owner (`mvno_name`, `owner_name`)."""
+    parties = {r[k] for r in rows for k in ("mvno_id", "owner_id")} - {None}
+    org = t.organization
+    names: dict[Any, str] = {}
+    if parties:
+        found = conn.execute(
+            unscoped(
+                select(org.c.id, org.c.name).where(org.c.id.in_(parties)),
+                "the names of the parties of accounts the caller may see",
+            )
+        )
+        names = {row.id: row.name for row in found}
+    return [
+        {**r, "mvno_name": names.get(r["mvno_id"]), "owner_name": names.get(r["owner_id"])}
+        for r in rows
+    ]
+
+
+def get_account(
+    db: Database, actor: Actor, kinds: list[str], account_id: uuid.UUID
+) -> dict[str, Any]:
+    """One account of these kinds that the caller may see (TMF666); any other is absent."""
+    la = t.ledger_account
+    stmt = scoped(select(la).where(la.c.id == account_id, la.c.kind.in_(kinds)), la, actor.scope)
+    with db.read() as conn:
+        row = conn.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFound("no such account")
+        return _named(conn, [dict(row)])[0]
+
+
 def list_accounts(
     db: Database, actor: Actor, kinds: list[str], offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
     la = t.ledger_account
     stmt = scoped(select(la).where(la.c.kind.in_(kinds)), la, actor.scope)
     with db.read() as conn:
-        return page(conn, stmt, order_by=[la.c.id], offset=offset, limit=limit)
+        rows, total = page(conn, stmt, order_by=[la.c.id], offset=offset, limit=limit)
+        return _named(conn, rows), total

@@ -62,7 +62,7 @@ def _ticket_answer(row: dict[str, Any], request: Request, status: int = 200) -> 
     headers = {"Idempotent-Replayed": "true" if row.get("replayed") else "false"}
     if status == 201:
         headers["Location"] = shown["href"]
-    return JSONResponse(shown, status_code=status, headers=headers)
+    return JSONResponse(tmf.compact(shown), status_code=status, headers=headers)
 
 
 @router.post(

@@ -65,7 +65,7 @@ def _answer(
     headers = {"Idempotent-Replayed": "true" if result.get("replayed") else "false"}
     if href:
         headers["Location"] = href
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(tmf.compact(body), status_code=status, headers=headers)
 
 
 def _topup(result: dict[str, Any], base: str) -> dict[str, Any]:
@@ -75,12 +75,14 @@ def _topup(result: dict[str, Any], base: str) -> dict[str, Any]:
         "href": f"{base}{PREPAY}/topupBalance/{public}",
         "@type": "TopupBalance",
         "status": result["status"],
-        "amount": {"unit": "fen", "value": result["amountFen"]},
-        "logicalResource": {"id": result["msisdn"], "name": "MSISDN"},
+        # TMF654 Quantity: an amount in units (here fen), and the lines as LogicalResourceRefs.
+        "amount": {"amount": result["amountFen"], "units": "fen"},
+        "logicalResource": [{"id": result["msisdn"], "name": "MSISDN"}],
         "brand": result["brand"],
+        # The outlet that recharged (a TMF654 ChannelRef to the outlet's organisation).
         "channel": {
             "id": ids.to_public("organization", uuid.UUID(result["outletId"])),
-            "role": "outlet",
+            "@referredType": "Organization",
         },
         "channelOrderNumber": result["channelOrderNumber"],
         "completedDate": result["completedAt"],
@@ -137,7 +139,7 @@ def get_topup(
         )
     if row is None:
         raise NotFound("no such top-up")
-    return JSONResponse(_topup(row["result"], tmf.base_url(request)))
+    return JSONResponse(tmf.compact(_topup(row["result"], tmf.base_url(request))))
 
 
 @router.get(f"{PREPAY}/bucket", summary="A line's prepaid balance (its bucket)")
@@ -151,8 +153,9 @@ def bucket(
                 "id": f"{found['msisdn']}.prepaid",
                 "@type": "BucketBalance",
                 "name": "prepaid balance",
-                "logicalResource": {"id": found["msisdn"], "name": "MSISDN"},
-                "remainingValue": {"unit": "fen", "amount": found["balanceFen"]},
+                "logicalResource": [{"id": found["msisdn"], "name": "MSISDN"}],
+                "remainingValue": {"amount": found["balanceFen"], "units": "fen"},
+                "reservedValue": {"amount": found["heldFen"], "units": "fen"},
                 "availableFen": found["availableFen"],
                 "heldFen": found["heldFen"],
             }
@@ -495,29 +498,75 @@ def commission_statements(
 ACCOUNTS = "/tmf-api/accountManagement/v4"
 
 
-def _account_view(row: dict[str, Any], kind: str) -> dict[str, Any]:
+BILLING_KINDS = ["subscriberPrepaid"]
+PARTY_KINDS = ["outletFloat", "channelCommission"]
+
+
+def _account_view(row: dict[str, Any], kind: str, base: str) -> dict[str, Any]:
+    public = ids.to_public("ledger_account", row["id"])
     posted = row["credits_posted"] - row["debits_posted"]
+    # Balances run from the account's opening: it holds every transfer since.
+    since = {"startDateTime": row["created_at"].isoformat().replace("+00:00", "Z")}
+    parties = [
+        {
+            "id": ids.to_public("organization", party),
+            "name": name,
+            "role": role,
+            "@referredType": "Organization",
+        }
+        for party, name, role in (
+            (row["mvno_id"], row["mvno_name"], "serviceProvider"),
+            (row["owner_id"], row["owner_name"], "owner"),
+        )
+        if party is not None
+    ]
     return {
-        "id": str(row["id"]),
+        "id": public,
+        "href": f"{base}{ACCOUNTS}/{kind[0].lower()}{kind[1:]}/{public}",
         "@type": kind,
         "accountType": row["kind"],
         "name": row["msisdn"] or row["kind"],
+        "relatedParty": parties,
         "accountBalance": [
-            {"balanceType": "posted", "amount": {"unit": "fen", "value": posted}},
-            {"balanceType": "held", "amount": {"unit": "fen", "value": row["debits_pending"]}},
+            {
+                "balanceType": "posted",
+                "amount": {"unit": "fen", "value": posted},
+                "validFor": since,
+            },
+            {
+                "balanceType": "held",
+                "amount": {"unit": "fen", "value": row["debits_pending"]},
+                "validFor": since,
+            },
         ],
     }
 
 
 @router.get(f"{ACCOUNTS}/billingAccount", summary="Prepaid accounts of lines (TMF666)")
 def billing_accounts(
+    request: Request,
     params: tmf.ListParams = Depends(tmf.list_params),
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
     tmf.refuse_filters(params)
-    rows, total = money.list_accounts(db, actor, ["subscriberPrepaid"], params.offset, params.limit)
-    return tmf.list_response([_account_view(r, "BillingAccount") for r in rows], total, params)
+    rows, total = money.list_accounts(db, actor, BILLING_KINDS, params.offset, params.limit)
+    base = tmf.base_url(request)
+    return tmf.list_response(
+        [_account_view(r, "BillingAccount", base) for r in rows], total, params
+    )
+
+
+@router.get(f"{ACCOUNTS}/billingAccount/{{account_id}}", summary="A line's prepaid account")
+def billing_account(
+    account_id: str,
+    request: Request,
+    fields: str | None = None,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    row = money.get_account(db, actor, BILLING_KINDS, tmf.path_id("ledger_account", account_id))
+    return tmf.item_response(_account_view(row, "BillingAccount", tmf.base_url(request)), fields)
 
 
 @router.get(
@@ -525,12 +574,27 @@ def billing_accounts(
     summary="Floats and commission accounts of outlets and channels (TMF666)",
 )
 def party_accounts(
+    request: Request,
     params: tmf.ListParams = Depends(tmf.list_params),
     actor: Actor = Depends(caller),
     db: Database = Depends(database),
 ) -> JSONResponse:
     tmf.refuse_filters(params)
-    rows, total = money.list_accounts(
-        db, actor, ["outletFloat", "channelCommission"], params.offset, params.limit
-    )
-    return tmf.list_response([_account_view(r, "PartyAccount") for r in rows], total, params)
+    rows, total = money.list_accounts(db, actor, PARTY_KINDS, params.offset, params.limit)
+    base = tmf.base_url(request)
+    return tmf.list_response([_account_view(r, "PartyAccount", base) for r in rows], total, params)
+
+
+@router.get(
+    f"{ACCOUNTS}/partyAccount/{{account_id}}",
+    summary="An outlet's float or a channel's commission account",
+)
+def party_account(
+    account_id: str,
+    request: Request,
+    fields: str | None = None,
+    actor: Actor = Depends(caller),
+    db: Database = Depends(database),
+) -> JSONResponse:
+    row = money.get_account(db, actor, PARTY_KINDS, tmf.path_id("ledger_account", account_id))
+    return tmf.item_response(_account_view(row, "PartyAccount", tmf.base_url(request)), fields)

@@ -152,7 +152,7 @@ def applied_rates(
         }
         for n, item in enumerate(row["lines"], start=1)
     ]
-    return JSONResponse(items, headers={"X-Result-Count": str(len(items))})
+    return JSONResponse(tmf.compact(items), headers={"X-Result-Count": str(len(items))})
 
 
 @router.get(f"{V1}/reports/{{name}}", summary="A report in your scope")

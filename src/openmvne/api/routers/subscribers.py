@@ -148,7 +148,7 @@ def _order_answer(
         "Location": shown["href"],
         "Idempotent-Replayed": "true" if result.get("replayed") else "false",
     }
-    return JSONResponse(shown, status_code=201, headers=headers)
+    return JSONResponse(tmf.compact(shown), status_code=201, headers=headers)
 
 
 @router.post(

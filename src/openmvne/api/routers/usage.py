@@ -76,7 +76,7 @@ def list_usage(
     )
     base = tmf.base_url(request)
     return JSONResponse(
-        [_usage(r, base) for r in rows],
+        [tmf.compact(_usage(r, base)) for r in rows],
         headers={"X-Result-Count": str(len(rows))},
     )
 
