@@ -130,6 +130,22 @@ def test_a_post_without_the_csrf_token_is_refused(login_world: Site) -> None:
         assert v.get("/outlet").status_code == 200  # still logged in
 
 
+def test_a_nul_character_in_a_form_or_query_is_refused(login_world: Site) -> None:
+    """No field takes a NUL, and PostgreSQL cannot store or compare text holding one: the
+    log-in and a ticket's description were 500s there."""
+    with login_world.visitor() as v:
+        refused = v.login("clerk\x00", "x" * 12)
+        assert refused.status_code == 400
+        assert "(NUL)" in refused.text
+        assert v.login(login_world.user("clerk")).status_code == 303
+        ticket = {"msisdn": "17100000001", "ticket_type": "complaint", "severity": "minor"}
+        refused = v.submit("/outlet/ticket", "/outlet/ticket", {**ticket, "description": "a\x00b"})
+        assert refused.status_code == 400
+        assert "(NUL)" in refused.text
+        assert v.get("/outlet/ticket", params={"msisdn": "\x00"}).status_code == 400
+        assert v.get("/outlet").status_code == 200  # still logged in
+
+
 def test_a_session_ends_when_idle_and_its_cookie_is_signed(
     login_world: Site, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

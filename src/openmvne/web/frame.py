@@ -2,7 +2,8 @@
 
 Each page route is a `PortalRoute`: before the handler it loads the session cookie (expiring
 it when idle), picks the language and, on a POST, refuses the request with a 403 page unless
-the form carries the session's CSRF token; after it, errors become pages (log-in needed: a
+the form carries the session's CSRF token (and with a 400 page a query or form carrying a NUL
+character, which no field takes); after it, errors become pages (log-in needed: a
 redirect to the log-in page; a DomainError: a page with its status) and the refreshed session
 cookie and the security headers go out. Handlers read the posted form from
 `request.state.form` and render with `page()`.
@@ -249,6 +250,16 @@ def page_url(request: Request) -> str:
     return "/" + request.url.path.strip("/").split("/")[0]  # a form's action: its page
 
 
+def _carries_nul(request: Request) -> bool:
+    """A NUL character in the query or the posted form: no field takes one, and PostgreSQL
+    cannot store or even compare text holding it (the query failed: a 500)."""
+    values = [value for _, value in request.query_params.multi_items()]
+    form: FormData | None = getattr(request.state, "form", None)
+    if form is not None:
+        values += [value for _, value in form.multi_items() if isinstance(value, str)]
+    return any("\x00" in value for value in values)
+
+
 def _to_login(request: Request) -> Response:
     query = {"next": page_url(request)}
     if request.state.session.expired:
@@ -284,8 +295,12 @@ class PortalRoute(APIRoute):
                 request.state.form = await request.form()
                 if not request.state.session.csrf_matches(request.state.form.get("csrf")):
                     response: Response = error_page(request, 403, translator(request)("error.csrf"))
+                elif _carries_nul(request):
+                    response = error_page(request, 400, translator(request)("error.nul_character"))
                 else:
                     response = await _guarded(run, request)
+            elif _carries_nul(request):
+                response = error_page(request, 400, translator(request)("error.nul_character"))
             else:
                 response = await _guarded(run, request)
             session.save(response, request.state.session, settings)
