@@ -186,6 +186,36 @@ def test_refused_channel_decisions_show_why_and_change_nothing(mw: MvnoWorld) ->
     assert mw.channel_status(o1) == "approved"
 
 
+def test_a_reason_longer_than_its_column_is_refused_next_to_it(mw: MvnoWorld) -> None:
+    """The API takes at most 500 characters; the pages took any length, which PostgreSQL
+    refused to store (a 500 page)."""
+    o1 = mw.portal.w.auth["a_o1"]
+    o1_id = mw.public("channel_authorisation", o1)
+    design_id = mw.public("package_design", mw.design)
+    long = "卖假卡" * 200
+    with mw.portal.visitor("mvno") as v:
+        suspend = {"action": "suspend", "reason": long}
+        refused = v.submit("/mvno/channels", f"/mvno/channels/{o1_id}", suspend)
+        assert refused.status_code == 400
+        assert f'aria-describedby="err-{o1_id}"' in refused.text  # next to the reason field
+        assert "A reason has at most 500 characters." in refused.text
+        reject = {"task": "reject", "reason": long}
+        refused = v.submit("/mvno/catalog", f"/mvno/catalog/designs/{design_id}", reject)
+        assert refused.status_code == 400
+        assert "A reason has at most 500 characters." in refused.text
+        done = v.submit(
+            "/mvno/channels", f"/mvno/channels/{o1_id}", {**suspend, "reason": long[:500]}
+        )
+        assert done.status_code == 303
+    with mw.portal.visitor("mvno2") as v:  # someone else's channel: still not found
+        refused = v.submit("/mvno/channels", f"/mvno/channels/{o1_id}", suspend)
+        assert refused.status_code == 404
+        refused = v.submit("/mvno/catalog", f"/mvno/catalog/designs/{design_id}", reject)
+        assert refused.status_code == 404
+    assert mw.channel_status(o1) == "suspended"
+    assert mw.design_status() == "submitted"
+
+
 def test_another_mvno_gets_404_on_m1_channels(mw: MvnoWorld) -> None:
     o1 = mw.portal.w.auth["a_o1"]
     o1_id = mw.public("channel_authorisation", o1)

@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openmvne import clock, ids
+from openmvne.db import tables
 from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.channels import AuthorisationStatus, Transition, next_status
 from openmvne.domain.numbers import BLOCK_SIZE
@@ -37,6 +38,11 @@ from openmvne.web.public import region_name
 
 router = portal_router()
 SHOWN = 300  # rows a list page shows at most (the API pages through the rest)
+# A decision's reason is kept whole: at most what its columns hold (the API's limit too).
+REASON_MAX: int = min(
+    tables.channel_authorisation.c.status_reason.type.length,  # type: ignore[attr-defined]
+    tables.package_design.c.reason.type.length,  # type: ignore[attr-defined]
+)
 
 
 # --- shared by the MVNO pages ----------------------------------------------------------------
@@ -61,6 +67,16 @@ def names_of(
     request: Request, actor: Actor, party_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     return reads.organisation_names(database(request), actor, party_ids)
+
+
+def checked_reason(reason: str) -> str | None:
+    """A decision's reason (None when not given); a longer one than its column is refused
+    next to the reason field (PostgreSQL refused to store it: a 500 page)."""
+    if len(reason) > REASON_MAX:
+        raise InvalidInput(
+            f"a reason has at most {REASON_MAX} characters", code="reason_too_long", field="reason"
+        )
+    return reason or None
 
 
 def back_to(path: str, **query: str) -> Response:
@@ -216,11 +232,14 @@ def channel_decide(
     target = public_id("channel_authorisation", auth_id)
     action, reason = text(form, "action"), text(form, "reason")
     try:
-        if action not in set(Transition):
-            # Still 404 for someone else's channel, before saying the action is unknown.
+        if action not in set(Transition) or len(reason) > REASON_MAX:
+            # Still 404 for someone else's channel, before saying what is wrong with the form.
             channels.get_authorisation(database(request), actor.scope, target)
+        if action not in set(Transition):
             raise InvalidInput(f"unknown action {action!r}", code="unknown_action", field="action")
-        channels.decide(database(request), actor, target, Transition(action), reason=reason or None)
+        channels.decide(
+            database(request), actor, target, Transition(action), reason=checked_reason(reason)
+        )
     except NotFound:
         raise
     except DomainError as exc:

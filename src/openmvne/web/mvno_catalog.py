@@ -26,7 +26,15 @@ from openmvne.money import format_micro_as_yuan
 from openmvne.services import catalog, channels
 from openmvne.web.frame import allowed, database, form_of, page, portal_router, text, translator
 from openmvne.web.i18n import Translator
-from openmvne.web.mvno_admin import SHOWN, back_to, explain, names_of, public_id
+from openmvne.web.mvno_admin import (
+    REASON_MAX,
+    SHOWN,
+    back_to,
+    checked_reason,
+    explain,
+    names_of,
+    public_id,
+)
 
 router = portal_router()
 TASKS = ("approve", "reject", "publish", "retire")
@@ -153,10 +161,11 @@ def decide(
     target = public_id("package_design", design_id)
     task, reason = text(form, "task"), text(form, "reason")
     try:
-        if task not in TASKS:
+        if task not in TASKS or len(reason) > REASON_MAX:
             catalog.get_design(db, actor.scope, target)  # someone else's design: 404 first
+        if task not in TASKS:
             raise InvalidInput(f"unknown action {task!r}", code="unknown_action", field="task")
-        catalog.decide_design(db, actor, target, task, reason or None)
+        catalog.decide_design(db, actor, target, task, checked_reason(reason))
         if task == "approve":  # approved by the MVNO: on sale under its brand at once
             catalog.decide_design(db, actor, target, "publish")
     except NotFound:
