@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from openmvne import ids
+from openmvne.db import tables
 from openmvne.db.engine import Database
-from openmvne.services import users
+from openmvne.db.scoping import unscoped
+from openmvne.domain.parties import OrgKind
+from openmvne.services import parties, users
 
 MVNE = str(Path(sys.executable).with_name("mvne"))
 
@@ -269,3 +274,44 @@ def test_sims_commands(env: dict[str, str], tmp_path: Path) -> None:
     assert secret not in again.stderr + again.stdout + imported.stdout  # Ki never printed
     stock = mvne(env, "sims", "stock")
     assert "inStock" in stock.stdout
+
+
+def _voucher_batches(db: Database) -> int:
+    stmt = unscoped(select(func.count()).select_from(tables.voucher_batch), "test check")
+    with db.read() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def test_vouchers_create_never_loses_or_overwrites_pins(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The PINs are shown once, in the --out file: a batch made when that file cannot be
+    written was a batch nobody could ever redeem (and a second batch overwrote the first's)."""
+    assert mvne(env, "db", "upgrade").returncode == 0
+    db = Database(env["OPENMVNE_DATABASE_URL"])
+    made = parties.create_organisation(db, users.operator(db), kind=OrgKind.MVNO, name="星河移动")
+    mvno = ids.to_public("organization", made["id"])
+    args = ["vouchers", "create", "--mvno", mvno, "--face", "50", "--count", "3"]
+    future = ["--expires", "2099-12-31"]
+    nowhere = mvne(env, *args, *future, "--out", str(tmp_path / "missing" / "pins.csv"))
+    assert nowhere.returncode == 1
+    assert nowhere.stderr.startswith("error: cannot write the PINs")
+    assert nowhere.stderr.count("\n") == 1, nowhere.stderr
+    assert "[bad_file]" in nowhere.stderr
+    assert _voucher_batches(db) == 0
+    pins = tmp_path / "pins.csv"
+    first = mvne(env, *args, *future, "--out", str(pins))
+    assert first.returncode == 0, first.stderr
+    printed = pins.read_text(encoding="utf-8")
+    assert len(printed.splitlines()) == 4  # the header and three vouchers
+    again = mvne(env, *args, *future, "--out", str(pins))
+    assert again.returncode == 1
+    assert "[bad_file]" in again.stderr
+    assert pins.read_text(encoding="utf-8") == printed  # the first batch's PINs kept
+    assert _voucher_batches(db) == 1
+    expired = tmp_path / "expired.csv"
+    refused = mvne(env, *args, "--expires", "2000-01-01", "--out", str(expired))
+    assert refused.returncode == 1
+    assert "bad_date" in refused.stderr
+    assert not expired.exists()  # no empty file left behind
+    db.dispose()

@@ -25,7 +25,9 @@ def create(
     count: int = typer.Option(..., "--count", min=1, max=100_000),
     expires: str = typer.Option(..., "--expires", help="YYYY-MM-DD"),
     out_file: Path = typer.Option(
-        Path("vouchers.csv"), "--out", help="Serials and PINs, for the printer (shown once)"
+        Path("vouchers.csv"),
+        "--out",
+        help="Serials and PINs, for the printer (shown once; never overwrites a file)",
     ),
 ) -> None:
     """Create a batch; the serials and PINs are written to a file, once."""
@@ -34,16 +36,30 @@ def create(
         face_fen = money.parse_yuan(face)
     except ValueError as exc:
         raise InvalidInput(str(exc), code="bad_value", field="expires/face") from exc
-    db = open_db()
-    made = vouchers.create_batch(
-        db,
-        users.operator(db),
-        face_value_fen=face_fen,
-        count=count,
-        expires_on=expires_on,
-        mvno_id=public_id("organization", mvno, "mvno"),
-    )
-    with out_file.open("w", newline="", encoding="utf-8") as handle:
+    mvno_id = public_id("organization", mvno, "mvno")
+    # The PINs exist only in this file: make sure it can be written (and that it holds no
+    # earlier batch's PINs) before the batch exists.
+    try:
+        handle = out_file.open("x", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write the PINs to {out_file}: {exc.strerror}", code="bad_file", field="--out"
+        ) from exc
+    with handle:
+        try:
+            db = open_db()
+            made = vouchers.create_batch(
+                db,
+                users.operator(db),
+                face_value_fen=face_fen,
+                count=count,
+                expires_on=expires_on,
+                mvno_id=mvno_id,
+            )
+        except BaseException:
+            handle.close()
+            out_file.unlink(missing_ok=True)
+            raise
         writer = csv.writer(handle)
         writer.writerow(["serial", "pin"])
         writer.writerows([v["serial"], v["pin"]] for v in made["vouchers"])
