@@ -15,6 +15,7 @@ from openmvne import ids
 from openmvne.db import tables
 from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
+from openmvne.domain.numbers import HostNetwork
 from openmvne.domain.parties import OrgKind
 from openmvne.services import parties, users
 
@@ -315,3 +316,49 @@ def test_vouchers_create_never_loses_or_overwrites_pins(
     assert "bad_date" in refused.stderr
     assert not expired.exists()  # no empty file left behind
     db.dispose()
+
+
+def _catalog_parties(env: dict[str, str]) -> tuple[str, str, str]:
+    """An MVNO with a brand, and a host network: (mvno, brand, host) public ids."""
+    db = Database(env["OPENMVNE_DATABASE_URL"])
+    op = users.operator(db)
+    host = parties.create_organisation(
+        db, op, kind=OrgKind.HOST_NETWORK, name="中国联通", network_code=HostNetwork.UNICOM
+    )["id"]
+    mvno = parties.create_organisation(db, op, kind=OrgKind.MVNO, name="星河移动")["id"]
+    brand = parties.add_brand(db, op, mvno, "星河", "4000")["id"]
+    db.dispose()
+    return (
+        ids.to_public("organization", mvno),
+        ids.to_public("brand", brand),
+        ids.to_public("organization", host),
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("kind: offer\nofferType: bogus\nname: x\n", "offerType is one of plan"),
+        ("kind: offer\nofferType: plan\nname: x\nallowance: [1, 2]\n", "allowance is an object"),
+        ("kind: offer\nofferType: plan\nname: x\nrates: [1]\n", "rates need voiceRateFen"),
+        ("kind: priceList\nvalidFrom: 1 May 2026\n", "validFrom is a date YYYY-MM-DD"),
+        ("kind: priceList\nvalidFrom: 2026-01-01\nmodel: bogus\n", "model is one of pool"),
+        ("kind: priceList\nvalidFrom: 2026-01-01\nrevenueTiers: [3]\n", "revenueTiers is a list"),
+        ("kind: priceList\nvalidFrom: 2026-01-01\nhostPackages: 5\n", "hostPackages is a list"),
+    ],
+)
+def test_catalog_files_with_bad_values_are_one_readable_line(
+    env: dict[str, str], tmp_path: Path, body: str, needle: str
+) -> None:
+    """A value of the wrong kind in an offer or price-list file is the file's fault, said
+    as such (exit 1), not an 'unexpected ValueError' (exit 2)."""
+    assert mvne(env, "db", "upgrade").returncode == 0
+    mvno, brand, host = _catalog_parties(env)
+    file = tmp_path / "item.yaml"
+    file.write_text(f"brand: {brand}\nhost: {host}\nmvno: {mvno}\n{body}", encoding="utf-8")
+    result = mvne(env, "catalog", "create", str(file))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert needle in result.stderr
+    assert "unexpected" not in result.stderr

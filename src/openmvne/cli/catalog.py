@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 import yaml
@@ -60,16 +61,65 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _rates(data: dict[str, Any]) -> UnitRates:
+def _rates(data: Any) -> UnitRates:
     try:
         return UnitRates(
             *(parse_rate_fen(str(data[k])) for k in ("voiceRateFen", "smsRateFen", "dataRateFen"))
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(
             f"rates need voiceRateFen, smsRateFen, dataRateFen: {exc}",
             code="bad_rate",
             field="rates",
+        ) from exc
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(kind: type[E], value: Any, field: str) -> E:
+    try:
+        return kind(str(value))
+    except ValueError:
+        names = ", ".join(k.value for k in kind)
+        raise InvalidInput(
+            f"{field} is one of {names}, not {value!r}", code="bad_value", field=field
+        ) from None
+
+
+def _date(value: Any, field: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(
+            f"{field} is a date YYYY-MM-DD, not {value!r}", code="bad_date", field=field
+        ) from None
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} is an object", code="malformed_file", field=field)
+    return value
+
+
+def _objects(value: Any, field: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise InvalidInput(f"{field} is a list of objects", code="malformed_file", field=field)
+    return value
+
+
+def _tiers(value: Any) -> list[RevenueTier]:
+    try:
+        return [RevenueTier(t["minAnnualRevenueFen"], t["discountBp"]) for t in value or []]
+    except (KeyError, TypeError) as exc:
+        raise InvalidInput(
+            "revenueTiers is a list of {minAnnualRevenueFen, discountBp}",
+            code="malformed_file",
+            field="revenueTiers",
         ) from exc
 
 
@@ -119,13 +169,13 @@ def create(
     kind = data.get("kind")
     if kind == "offer":
         rates = _rates(data["rates"]) if "rates" in data else UnitRates(0, 0, 0)
-        allowance = data.get("allowance") or {}
+        allowance = _object(data.get("allowance"), "allowance")
         row = catalog.create_offer(
             db,
             op,
             brand_id=public_id("brand", str(data.get("brand")), "brand"),
             host_id=public_id("organization", str(data.get("host")), "host"),
-            kind=OfferKind(str(data.get("offerType"))),
+            kind=_choice(OfferKind, data.get("offerType"), "offerType"),
             name=str(data.get("name")),
             terms={
                 "monthly_fee_fen": data.get("monthlyFeeFen", 0),
@@ -145,16 +195,13 @@ def create(
             op,
             host_id=public_id("organization", str(data.get("host")), "host"),
             mvno_id=public_id("organization", str(data.get("mvno")), "mvno"),
-            model=PriceModel(data.get("model", "pool")),
-            valid_from=date.fromisoformat(str(data.get("validFrom"))),
-            valid_to=date.fromisoformat(str(data["validTo"])) if data.get("validTo") else None,
+            model=_choice(PriceModel, data.get("model", "pool"), "model"),
+            valid_from=_date(data.get("validFrom"), "validFrom"),
+            valid_to=_date(data["validTo"], "validTo") if data.get("validTo") else None,
             rates=_rates(data["rates"]) if "rates" in data else None,
-            revenue_tiers=[
-                RevenueTier(t["minAnnualRevenueFen"], t["discountBp"])
-                for t in data.get("revenueTiers", [])
-            ],
+            revenue_tiers=_tiers(data.get("revenueTiers")),
             annual_revenue_fen=data.get("annualRevenueFen", 0),
-            host_packages=data.get("hostPackages", []),
+            host_packages=_objects(data.get("hostPackages"), "hostPackages"),
             per_number_fee_fen=data.get("perNumberFeeFen", 0),
         )
         out.print(
