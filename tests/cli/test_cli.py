@@ -362,3 +362,41 @@ def test_catalog_files_with_bad_values_are_one_readable_line(
     assert result.stderr.count("\n") == 1, result.stderr
     assert needle in result.stderr
     assert "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("revenueTiers: [{minAnnualRevenueFen: 0, discountBp: 1.5}]", "[bad_discount]"),
+        ("revenueTiers: [{minAnnualRevenueFen: lots, discountBp: 100}]", "[bad_money]"),
+        ("revenueTiers: [{minAnnualRevenueFen: 0, discountBp: true}]", "[bad_discount]"),
+        (
+            "model: package\nhostPackages: [{code: P1, publicPriceFen: 900, discountBp: 0.5}]",
+            "[bad_discount]",
+        ),
+        ("model: package\nhostPackages: [{publicPriceFen: 900, discountBp: 5}]", "[required]"),
+    ],
+)
+def test_a_price_list_keeps_its_discounts_whole(
+    env: dict[str, str], tmp_path: Path, body: str, needle: str
+) -> None:
+    """Basis points and fen are whole numbers: a discount of 1.5 bp was stored, and made
+    every rate and cost of the MVNO a float; a tier's minimum in text, or a package without
+    a code, broke each cost computation later."""
+    assert mvne(env, "db", "upgrade").returncode == 0
+    mvno, _, host = _catalog_parties(env)
+    file = tmp_path / "list.yaml"
+    rates = 'rates: {voiceRateFen: "10", smsRateFen: "10", dataRateFen: "10"}'
+    file.write_text(
+        f"kind: priceList\nhost: {host}\nmvno: {mvno}\nvalidFrom: 2026-01-01\n{rates}\n{body}\n",
+        encoding="utf-8",
+    )
+    result = mvne(env, "catalog", "create", str(file))
+    assert result.returncode == 1, result.stdout
+    assert needle in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    db = Database(env["OPENMVNE_DATABASE_URL"])
+    stmt = unscoped(select(func.count()).select_from(tables.wholesale_price_list), "test check")
+    with db.read() as conn:
+        assert conn.execute(stmt).scalar_one() == 0
+    db.dispose()

@@ -184,6 +184,14 @@ def _latest_average(conn: Connection, host_id: uuid.UUID, before: date) -> dict[
     return dict(row) if row else None
 
 
+def _require_discount(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("a discount is whole basis points", code="bad_discount", field=field)
+    if not 0 <= value < rules.BASIS_POINTS:
+        raise InvalidInput("a discount is 0..9999 basis points", code="bad_discount", field=field)
+    return value
+
+
 def create_price_list(
     db: Database,
     actor: Actor,
@@ -218,21 +226,18 @@ def create_price_list(
         raise InvalidInput(
             "a package list needs host packages", code="required", field="hostPackages"
         )
+    # Whole numbers only (the API's schemas say so; a file given to the CLI may not): a
+    # float discount made every rate and cost of the MVNO a float, text a 500 at each cost.
     for i, tier in enumerate(revenue_tiers):
-        if not 0 <= tier.discount_bp < rules.BASIS_POINTS:
-            raise InvalidInput(
-                "a discount is 0..9999 basis points",
-                code="bad_discount",
-                field=f"revenueTiers.{i}.discountBp",
-            )
+        rules.require_fen(tier.min_annual_revenue_fen, f"revenueTiers.{i}.minAnnualRevenueFen")
+        _require_discount(tier.discount_bp, f"revenueTiers.{i}.discountBp")
     for i, package in enumerate(host_packages):
-        rules.require_fen(package.get("publicPriceFen"), f"hostPackages.{i}.publicPriceFen")
-        if not 0 <= package.get("discountBp", -1) < rules.BASIS_POINTS:
+        if not isinstance(package.get("code"), str) or not package["code"]:
             raise InvalidInput(
-                "a discount is 0..9999 basis points",
-                code="bad_discount",
-                field=f"hostPackages.{i}.discountBp",
+                "a host package has a code", code="required", field=f"hostPackages.{i}.code"
             )
+        rules.require_fen(package.get("publicPriceFen"), f"hostPackages.{i}.publicPriceFen")
+        _require_discount(package.get("discountBp"), f"hostPackages.{i}.discountBp")
     rules.require_fen(per_number_fee_fen, "perNumberFeeFen")
     rules.require_fen(annual_revenue_fen, "annualRevenueFen")
     with db.write() as conn:
