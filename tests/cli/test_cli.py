@@ -114,6 +114,15 @@ def test_upgrade_seed_user_token(env: dict[str, str]) -> None:
         (("user", "add", "x", "--party", "org_1", "--role", "king"), "--role"),
         (("token", "create", "--user", "nobody"), "no user"),
         (("nonsense",), "No such command"),
+        (
+            (
+                *("subscribers", "sell", "17100000001", "--iccid", "8986", "--offer", "pof_1"),
+                *("--outlet", "org_00000000000000000000000000", "--given-name", "伟"),
+                *("--family-name", "张", "--prepay", "50", "--id-number", "440305198001010013"),
+                *("--id-expires", "2036-02-30", "--idempotency-key", "k-1"),
+            ),
+            "--id-expires is a date YYYY-MM-DD",
+        ),
     ],
 )
 def test_errors_are_one_readable_line(

@@ -57,12 +57,20 @@ def _holder(
 ) -> Identity | None:
     if id_number is None:
         return None
+    try:
+        expires_on = date.fromisoformat(expires) if expires else None
+    except ValueError:
+        raise InvalidInput(
+            f"--id-expires is a date YYYY-MM-DD, not {expires!r}",
+            code="bad_date",
+            field="--id-expires",
+        ) from None
     return Identity(
         id_type=id_type,
         number=id_number,
         given_name=given or "-",
         family_name=family or "-",
-        expires_on=date.fromisoformat(expires) if expires else None,
+        expires_on=expires_on,
         evidence_source=evidence,
         evidence_reference=reference,
     )
