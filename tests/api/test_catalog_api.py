@@ -403,6 +403,19 @@ def test_commission_scheme_with_recharge_and_activation_amounts(
     assert other.status_code == 404
 
 
+def test_only_admins_read_a_commission_scheme(http: httpx.Client, cw: CatalogWorld) -> None:
+    """The scheme holds every level's revenue share and the MVNO's margin: its MVNO's and the
+    platform's admins read it; anyone else who can see the MVNO is refused (a channel learns
+    what it must cover from its package's cost chain), and another MVNO's is not found."""
+    w = cw.w
+    url = f"{V1}/commissionSchemes/{ids.to_public('organization', w.org['m1'])}"
+    for who in ("mvnoAdmin", "platformAdmin"):
+        assert http.get(url, headers=auth_header(w, who)).json()["mvnoMarginBp"] == 1500
+    for who in ("subscriber", "outletClerk", "careAgent", "partnerAdmin", "nationalAdmin"):
+        assert_problem(http.get(url, headers=auth_header(w, who)), 403, "role_required")
+    assert_problem(http.get(url, headers=auth_header(w, "mvno2Admin")), 404, "not_found")
+
+
 def test_a_partner_of_two_mvnos_designs_under_the_plans_mvno(
     http: httpx.Client, cw: CatalogWorld, backend: Backend
 ) -> None:

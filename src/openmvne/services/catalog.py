@@ -363,8 +363,12 @@ def review_reminders(db: Database, scope: Scope, within_days: int = 60) -> list[
 
 
 def get_scheme(db: Database, actor: Actor, mvno_id: uuid.UUID | None) -> dict[str, Any]:
+    """Every level's revenue share and the MVNO's margin: for the MVNO's and the platform's
+    admins only (a channel sees what it must cover in its package's cost chain)."""
     with db.read() as conn:
-        return cost_chain.scheme(conn, _mvno(conn, actor, mvno_id))
+        mvno = _mvno(conn, actor, mvno_id)
+        actor.require(*ADMINS, action="read the commission scheme")
+        return cost_chain.scheme(conn, mvno)
 
 
 MAX_ACTIVATION_FEN = 100_000  # 1,000 yuan per activation: anything above is a typo
