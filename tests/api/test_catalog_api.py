@@ -15,7 +15,7 @@ from openmvne.domain.channels import ChannelLevel
 from openmvne.errors import DomainError
 from openmvne.services import catalog
 from tests.api.test_conventions import assert_problem
-from tests.catalog_world import POOL, CatalogWorld, build_catalog, price_list
+from tests.catalog_world import POOL, TEN_FEN, CatalogWorld, build_catalog, price_list
 from tests.conftest import Backend
 from tests.world import auth_header, grant
 
@@ -502,6 +502,53 @@ def test_a_dearer_list_set_to_start_tomorrow_is_judged_today(
         ).status_code
         == 201
     )
+
+
+def test_a_dearer_rate_than_an_offers_overage_rate_opens_an_alert(
+    http: httpx.Client, cw: CatalogWorld, backend: Backend
+) -> None:
+    """A per-unit retail rate is part of what must cover the cost: a new list whose data rate
+    is above an offer's overage rate opens an alert, though its allowance stays covered; an
+    offer priced below a list set to start later is refused."""
+    from datetime import timedelta
+
+    from openmvne import clock
+    from openmvne.domain.catalog import OfferKind
+    from openmvne.domain.subscribers import local_date
+
+    w, db = cw.w, backend.db
+    mvno = auth_header(w, "mvnoAdmin")
+    cheap = catalog.create_offer(
+        db,
+        w.op,
+        brand_id=cw.brand["m1"],
+        host_id=w.org["host"],
+        kind=OfferKind.PLAN,
+        name="30元 100MB",
+        terms={"monthly_fee_fen": 3000, "data_mb": 100, **TEN_FEN, "data_rate": 2_000_000},
+    )
+    today = local_date(clock.now())
+    lists, _ = catalog.list_price_lists(db, w.op.scope, 0, 10)
+    old = next(pl for pl in lists if pl["mvno_id"] == w.org["m1"])
+    catalog.end_price_list(db, w.op, old["id"], today)
+    price_list(db, cw, "m1", UnitRates(POOL.voice, POOL.sms, 3_000_000), today + timedelta(1))
+    assert not catalog.offer_cost(db, w.op.scope, cheap["id"])[1].inverted
+    alerts = http.get(f"{V1}/inversionAlerts", headers=mvno, params={"status": "open"}).json()
+    alert = next(a for a in alerts if a["offeringId"] == pub(cw, "plan"))  # 3 GB at 3 fen
+    cheap_alert = next(
+        a for a in alerts if a["offeringId"] == ids.to_public("product_offering", cheap["id"])
+    )
+    assert "data rate" in cheap_alert["cause"]
+    assert "data rate" not in alert["cause"]
+    # 1,024 MB at 2 fen against 3 fen.
+    assert (cheap_alert["priceFen"], cheap_alert["costFen"]) == (2048, 3072)
+    body = offer_body(
+        cw,
+        allowance={"dataMb": 100},
+        rates={"voiceRateFen": "10", "smsRateFen": "10", "dataRateFen": "2.5"},
+    )
+    refused = http.post(f"{TMF}/productOffering", headers=mvno, json=body)
+    assert assert_problem(refused, 422, "rate_below_wholesale")["field"] == "dataRateFen"
 
 
 def test_wholesale_days_past_the_calendar_are_refused(http: httpx.Client, cw: CatalogWorld) -> None:

@@ -199,22 +199,56 @@ def _chain_levels(conn: Connection, auth_id: uuid.UUID) -> tuple[list[ChannelLev
     return [levels[a] for a in ancestor_ids], ChannelLevel(row.level)
 
 
+RATE_FIELDS = (("voice", "voiceRateFen"), ("sms", "smsRateFen"), ("data", "dataRateFen"))
+
+
+def rate_below_wholesale(
+    conn: Connection, offer: dict[str, Any], on: date | None = None
+) -> tuple[str, str, int] | None:
+    """The first per-unit retail rate (pay-as-you-go and overage) below its wholesale rate
+    under the pool list in force or one already set to start later, as (service, field,
+    wholesale µfen); None when every rate covers its wholesale rate."""
+    on = on or local_date(clock.now())
+    params = {"mvno": offer["mvno_id"], "host": offer["host_id"], "on": on}
+    days = [on, *conn.execute(_LATER_STARTS, params).scalars().all()]
+    lists = [price_list_in_force(conn, offer["mvno_id"], offer["host_id"], day) for day in days]
+    wholesale = [_rates(pl) for pl in lists if pl is not None and pl["model"] == PriceModel.POOL]
+    for name, field in RATE_FIELDS:
+        dearest = max((getattr(rates, name) for rates in wholesale), default=0)
+        if offer[f"{name}_rate"] < dearest:
+            return name, field, dearest
+    return None
+
+
 def check_rates_not_below_wholesale(conn: Connection, offer: dict[str, Any]) -> None:
-    """Per-unit retail rates (pay-as-you-go and overage) at or above the wholesale rates."""
-    price_list = price_list_in_force(
-        conn, offer["mvno_id"], offer["host_id"], local_date(clock.now())
-    )
-    if price_list is None or price_list["model"] != PriceModel.POOL:
-        return
-    wholesale = _rates(price_list)
-    for name, field in (("voice", "voiceRateFen"), ("sms", "smsRateFen"), ("data", "dataRateFen")):
-        if offer[f"{name}_rate"] < getattr(wholesale, name):
-            raise RuleViolation(
-                f"the {name} rate is below its wholesale rate",
-                code="rate_below_wholesale",
-                field=field,
-                wholesaleMicroFen=getattr(wholesale, name),
-            )
+    """Per-unit retail rates (pay-as-you-go and overage) at or above the wholesale rates of
+    today's list and of every list already set to start later."""
+    below = rate_below_wholesale(conn, offer)
+    if below is not None:
+        name, field, wholesale = below
+        raise RuleViolation(
+            f"the {name} rate is below its wholesale rate",
+            code="rate_below_wholesale",
+            field=field,
+            wholesaleMicroFen=wholesale,
+        )
+
+
+def _rate_inversion(
+    conn: Connection, offer: dict[str, Any], on: date
+) -> tuple[str, int, int] | None:
+    """A retail rate below wholesale as an alert's figures: (what, price, cost) of the
+    service's reference month (rules.PAYG_REFERENCE_MONTH) at the retail rate (rounded down)
+    and at the wholesale rate (rounded up)."""
+    below = rate_below_wholesale(conn, offer, on)
+    if below is None:
+        return None
+    name, _, wholesale = below
+    reference = rules.PAYG_REFERENCE_MONTH
+    units = {"voice": reference.voice_min, "sms": reference.sms, "data": reference.data_mb}[name]
+    price = units * offer[f"{name}_rate"] // MICRO_PER_FEN
+    cost = -(-units * wholesale // MICRO_PER_FEN)
+    return f"{name} rate below wholesale", price, cost
 
 
 def chain_ahead(
@@ -271,22 +305,26 @@ def recheck(conn: Connection, mvno_id: uuid.UUID, cause: str) -> list[uuid.UUID]
             chain = chain_ahead(conn, dict(offer), local_date(now))
         except RuleViolation:
             continue  # no price list in force: nothing to compare against
-        if chain.inverted and offer["id"] not in open_alerts:
+        # A per-unit rate below its wholesale rate sells that usage below cost too.
+        rate = None if chain.inverted else _rate_inversion(conn, dict(offer), local_date(now))
+        inverted = chain.inverted or rate is not None
+        if inverted and offer["id"] not in open_alerts:
+            what, price_fen, cost_fen = rate or ("", chain.price_fen, chain.cost_fen)
             conn.execute(
                 insert(ia).values(
                     id=ids.new_id(),
                     mvno_id=mvno_id,
                     offering_id=offer["id"],
-                    price_fen=chain.price_fen,
-                    cost_fen=chain.cost_fen,
-                    cause=cause[:200],
+                    price_fen=price_fen,
+                    cost_fen=cost_fen,
+                    cause=(f"{cause}: {what}" if what else cause)[:200],
                     status="open",
                     created_at=now,
                     resolved_at=None,
                 )
             )
             newly.append(offer["id"])
-        elif not chain.inverted and offer["id"] in open_alerts:
+        elif not inverted and offer["id"] in open_alerts:
             conn.execute(
                 update(ia)
                 .where(ia.c.id == open_alerts[offer["id"]])
