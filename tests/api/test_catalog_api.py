@@ -549,6 +549,35 @@ def test_a_dearer_rate_than_an_offers_overage_rate_opens_an_alert(
     )
     refused = http.post(f"{TMF}/productOffering", headers=mvno, json=body)
     assert assert_problem(refused, 422, "rate_below_wholesale")["field"] == "dataRateFen"
+    # The tariff corrected to cover the coming rate: its alert is resolved at once.
+    catalog.correct_rates(
+        db, w.op, cheap["id"], voice_rate=10_000_000, sms_rate=10_000_000, data_rate=3_000_000,
+        reason="the overage must cover the new list",
+    )  # fmt: skip
+    alerts = http.get(f"{V1}/inversionAlerts", headers=mvno, params={"status": "open"}).json()
+    assert cheap_alert["id"] not in {a["id"] for a in alerts}
+    assert alert["id"] in {a["id"] for a in alerts}
+
+
+def test_correcting_rates_keeps_the_offer_above_its_cost_chain(
+    cw: CatalogWorld, backend: Backend
+) -> None:
+    """A corrected tariff is judged as a new offer is: pay-as-you-go rates equal to the
+    wholesale rates cover each unit but not the reference month's per-number fee and
+    commission, so the correction is refused and the offer keeps its rates."""
+    db, op, payg = backend.db, cw.w.op, cw.offer["payg"]
+    with pytest.raises(DomainError) as refused:
+        catalog.correct_rates(
+            db, op, payg, voice_rate=POOL.voice, sms_rate=POOL.sms, data_rate=POOL.data,
+            reason="matched to the wholesale sheet",
+        )  # fmt: skip
+    assert refused.value.code == "price_below_cost"
+    assert catalog.offer_cost(db, op.scope, payg)[0]["voice_rate"] == TEN_FEN["voice_rate"]
+    catalog.correct_rates(
+        db, op, payg, voice_rate=8_000_000, sms_rate=10_000_000, data_rate=10_000_000,
+        reason="0.10 CNY a minute should have been 0.08",
+    )  # fmt: skip
+    assert not catalog.offer_cost(db, op.scope, payg)[1].inverted
 
 
 def test_wholesale_days_past_the_calendar_are_refused(http: httpx.Client, cw: CatalogWorld) -> None:

@@ -913,6 +913,8 @@ def correct_rates(
     with db.write() as conn:
         row = fetch_visible(conn, po, actor.scope, offering_id, what="offering")
         corrected = {**row, "voice_rate": voice_rate, "sms_rate": sms_rate, "data_rate": data_rate}
+        # Judged as a new offer is: a pay-as-you-go offer's chain is priced at its rates.
+        rules.check_not_inverted(cost_chain.chain_ahead(conn, corrected), row["name"])
         cost_chain.check_rates_not_below_wholesale(conn, corrected)
         conn.execute(
             update(po)
@@ -937,4 +939,5 @@ def correct_rates(
                 "reason": reason[:200],
             },
         )
+        cost_chain.recheck(conn, row["mvno_id"], "an offer's rates corrected")  # resolves alerts
         return fetch_visible(conn, po, actor.scope, offering_id, what="offering")
