@@ -310,3 +310,51 @@ def test_what_online_charging_takes_is_spend(db: Database) -> None:
         after, share_after = revenue()
     assert after - before == 100  # ten minutes at 0.10 CNY
     assert share_after - share_before == 10  # the chain's 10 % of it
+
+
+def test_a_number_recycled_within_the_month_is_billed_once(db: Database, tmp_path: Path) -> None:
+    """With no quarantine a number can have two lines in one month: the wholesale bill counts
+    each record once, for the line that held the number when it was made (it counted every
+    record once per line, and the rounding line took back the double)."""
+    from openmvne.services import money, number_lifecycle, number_supply
+
+    lake = tmp_path / "lake"
+    with clock.frozen(in_month("2026-07", 5)):
+        sw = build_subscribers(db)
+        number_supply.update_policy(db, sw.w.op, sw.w.org["m1"], {"quarantine_days": 0})
+        line, _ = sw.sale(db, seq=1, offer="payg", prepayment_fen=1_000)
+        sw.settle(db)
+    first = [
+        [*row[:4], in_month("2026-07", 6).isoformat(), *row[5:]]
+        for row in calls(line, "2026-07", 0, 5)
+    ]
+    with clock.frozen(in_month("2026-07", 7)):
+        usage.rate_files(db, [write_csv(tmp_path / "a.csv", first)], lake=lake)
+        subscriber_orders.run_task(
+            db,
+            sw.w.actor["mvnoAdmin"],
+            line,
+            "cancel",
+            holder=None,
+            reason="test",
+            idempotency_key="cancel",
+        )
+        sw.settle(db)
+    with clock.frozen(in_month("2026-07", 10)):
+        number_lifecycle.sweep(db)
+        money.pay_float(
+            db, sw.w.op, outlet_id=sw.w.org["o1"], amount_fen=10_000, idempotency_key="float-b"
+        )
+        sw.sale(db, seq=2, number=line, offer="payg", prepayment_fen=1_000, key="resale")
+        sw.settle(db)
+    with clock.frozen(in_month("2026-07", 25)):
+        usage.rate_files(
+            db, [write_csv(tmp_path / "b.csv", calls(line, "2026-07", 100, 3))], lake=lake
+        )
+    with clock.frozen(datetime(2026, 8, 3, tzinfo=UTC)):
+        [run] = settlement.settle(db, sw.w.op, "2026-07", mvno_id=sw.w.org["m1"])
+    [bill] = run["documents"]["wholesaleBills"]
+    assert bill["usageFen"] == transfers(db, TransferCode.WHOLESALE, "%:2026-07")
+    voice = next(i for i in bill["items"] if i["service"] == "voice")
+    assert voice["quantity"] == (5 + 3) * 60
+    assert [i for i in bill["items"] if i["service"] == "rounding"] == []

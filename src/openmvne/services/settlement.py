@@ -21,7 +21,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +88,14 @@ def _public(kind: str, value: Any) -> str:
 def _usage_by_service(
     conn: Connection, mvno: uuid.UUID, month: str
 ) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    """Per host: quantity and exact wholesale cost by service, from the rated records."""
+    """Per host: quantity and exact wholesale cost by service, from the rated records. The
+    lake keeps a record's number, not its line: a record is the line's that held the number
+    when it was made (from its opening to the next holder's), so a number recycled within
+    the month is counted once (services/usage.py's _LINE_RECORDS)."""
     up = t.usage_period
     rows = conn.execute(
         unscoped(
-            select(up.c.msisdn, sub.c.host_id)
+            select(up.c.msisdn, sub.c.host_id, sub.c.activated_at)
             .join(sub, sub.c.id == up.c.subscription_id)
             .where(up.c.mvno_id == mvno, up.c.period == month),
             WHY,
@@ -103,16 +106,30 @@ def _usage_by_service(
         return {}
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    never = datetime.min.replace(tzinfo=UTC)
     con.register(
         "owners",
-        pa.table({"msisdn": [r.msisdn for r in rows], "host": [str(r.host_id) for r in rows]}),
+        pa.table(
+            {
+                "msisdn": [r.msisdn for r in rows],
+                "host": [str(r.host_id) for r in rows],
+                "since": pa.array(
+                    [r.activated_at or never for r in rows], pa.timestamp("us", "UTC")
+                ),
+            }
+        ),
     )
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    held = (
+        "SELECT msisdn, host, since, "
+        "lead(since) OVER (PARTITION BY msisdn ORDER BY since) AS until FROM owners"
+    )
     query = (
         "SELECT o.host, r.type, sum(CASE WHEN r.type = 'data' THEN r.quantity ELSE "  # noqa: S608  # our files
         "CASE WHEN r.wholesale_exact > 0 THEN r.quantity ELSE 0 END END), "
         "CAST(sum(r.wholesale_exact) AS HUGEINT) "
-        f"FROM read_parquet([{listed}]) r JOIN owners o USING (msisdn) "
+        f"FROM read_parquet([{listed}]) r JOIN ({held}) o ON r.msisdn = o.msisdn "
+        "AND r.start_time >= o.since AND (o.until IS NULL OR r.start_time < o.until) "
         "GROUP BY ALL ORDER BY 1, 2"
     )
     out: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
