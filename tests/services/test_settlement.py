@@ -312,10 +312,10 @@ def test_what_online_charging_takes_is_spend(db: Database) -> None:
     assert share_after - share_before == 10  # the chain's 10 % of it
 
 
-def test_a_number_recycled_within_the_month_is_billed_once(db: Database, tmp_path: Path) -> None:
-    """With no quarantine a number can have two lines in one month: the wholesale bill counts
-    each record once, for the line that held the number when it was made (it counted every
-    record once per line, and the rounding line took back the double)."""
+def recycled_in_july(db: Database, tmp_path: Path) -> tuple[list[str], dict[str, Any]]:
+    """With no quarantine, a number has two lines in July: the first talks 5 minutes and is
+    cancelled on the 7th, the second, sold on the 10th, talks 3. The two lines' ids (oldest
+    first) and July's settlement."""
     from openmvne.services import money, number_lifecycle, number_supply
 
     lake = tmp_path / "lake"
@@ -336,8 +336,8 @@ def test_a_number_recycled_within_the_month_is_billed_once(db: Database, tmp_pat
             line,
             "cancel",
             holder=None,
-            reason="test",
-            idempotency_key="cancel",
+            reason="t",
+            idempotency_key="c",
         )
         sw.settle(db)
     with clock.frozen(in_month("2026-07", 10)):
@@ -347,14 +347,43 @@ def test_a_number_recycled_within_the_month_is_billed_once(db: Database, tmp_pat
         )
         sw.sale(db, seq=2, number=line, offer="payg", prepayment_fen=1_000, key="resale")
         sw.settle(db)
+    second = write_csv(tmp_path / "b.csv", calls(line, "2026-07", 100, 3))
     with clock.frozen(in_month("2026-07", 25)):
-        usage.rate_files(
-            db, [write_csv(tmp_path / "b.csv", calls(line, "2026-07", 100, 3))], lake=lake
-        )
+        usage.rate_files(db, [second], lake=lake)
     with clock.frozen(datetime(2026, 8, 3, tzinfo=UTC)):
         [run] = settlement.settle(db, sw.w.op, "2026-07", mvno_id=sw.w.org["m1"])
-    [bill] = run["documents"]["wholesaleBills"]
+    sub = t.subscription
+    with db.read() as conn:
+        ids_ = conn.execute(
+            unscoped(select(sub.c.id).where(sub.c.msisdn == line).order_by(sub.c.created_at), "t")
+        ).scalars()
+        return [str(i) for i in ids_], run["documents"]
+
+
+def test_a_number_recycled_within_the_month_is_billed_once(db: Database, tmp_path: Path) -> None:
+    """The wholesale bill counts each record once, for the line that held the number when it
+    was made (it counted every record once per line, and the rounding line took back the
+    double)."""
+    _, docs = recycled_in_july(db, tmp_path)
+    [bill] = docs["wholesaleBills"]
     assert bill["usageFen"] == transfers(db, TransferCode.WHOLESALE, "%:2026-07")
     voice = next(i for i in bill["items"] if i["service"] == "voice")
     assert voice["quantity"] == (5 + 3) * 60
     assert [i for i in bill["items"] if i["service"] == "rounding"] == []
+
+
+def test_a_number_recycled_within_the_month_shares_each_lines_own_spend(
+    db: Database, tmp_path: Path
+) -> None:
+    """The prepaid account is the number's: each line's revenue share is of what was spent
+    while it held the number (both lines were paid a share of both holders' spend)."""
+    (old, new), docs = recycled_in_july(db, tmp_path)
+    share: dict[str, int] = {old: 0, new: 0}
+    for statement in docs["commissionStatements"]:
+        for item in statement["items"]:
+            if item["kind"] == "revenueShare":
+                share[item["lineId"]] += item["amountFen"]
+    # The outlet's chain keeps 2 % + 4 % + 4 % of 50 fen (5 minutes) and of 30 fen (3).
+    assert share == {old: 1 + 2 + 2, new: 0 + 1 + 1}
+    [offer] = docs["margin"]["byOffer"]
+    assert (offer["revenueFen"], offer["commissionFen"]) == (80, 7)

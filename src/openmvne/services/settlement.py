@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -243,47 +245,68 @@ def _usage_months(
     return out
 
 
-def _spend(conn: Connection, mvno: uuid.UUID, month: str) -> dict[str, int]:
-    """What each line (by number) paid the MVNO in the month: fees, usage, sale charges,
-    less usage refunds."""
+def _spend(conn: Connection, mvno: uuid.UUID, month: str) -> dict[uuid.UUID, int]:
+    """What each line paid the MVNO in the month: fees, usage, sale charges, less usage
+    refunds. The prepaid account is the number's, kept by each of its holders: a transfer is
+    the spend of the line that held the number then (the newest created by its time), so a
+    number recycled within the month does not count its spend for both its lines."""
     start, end = rules.month_bounds(month)
-    codes = [c.value for c in SPEND_CODES]
-    paid = conn.execute(
+    holders: dict[str, list[tuple[datetime, uuid.UUID]]] = defaultdict(list)
+    for line_id, msisdn, created in conn.execute(
         unscoped(
-            select(la.c.msisdn, func.sum(lt.c.amount_fen))
-            .select_from(lt.join(la, la.c.id == lt.c.debit_account_id))
-            .where(
-                la.c.kind == AccountKind.SUBSCRIBER_PREPAID.value,
-                la.c.mvno_id == mvno,
-                lt.c.code.in_(codes),
-                lt.c.status == "posted",
-                lt.c.created_at >= start,
-                lt.c.created_at < end,
-            )
-            .group_by(la.c.msisdn),
+            select(sub.c.id, sub.c.msisdn, sub.c.created_at).where(
+                sub.c.mvno_id == mvno, sub.c.created_at < end
+            ),
             WHY,
         )
-    ).all()
-    back = conn.execute(
-        unscoped(
-            select(la.c.msisdn, func.sum(lt.c.amount_fen))
-            .select_from(lt.join(la, la.c.id == lt.c.credit_account_id))
-            .where(
-                la.c.kind == AccountKind.SUBSCRIBER_PREPAID.value,
-                la.c.mvno_id == mvno,
-                lt.c.code == TransferCode.USAGE_ADJUST.value,
-                lt.c.created_at >= start,
-                lt.c.created_at < end,
+    ):
+        holders[msisdn].append((created, line_id))
+    for held in holders.values():
+        held.sort()
+    # Numbers with a new holder this month after an earlier one: split transfer by transfer.
+    shared = sorted(m for m, held in holders.items() if len(held) > 1 and held[-1][0] >= start)
+    prepaid = (
+        la.c.kind == AccountKind.SUBSCRIBER_PREPAID.value,
+        la.c.mvno_id == mvno,
+        lt.c.created_at >= start,
+        lt.c.created_at < end,
+    )
+    sides = (
+        (
+            lt.c.debit_account_id,
+            (lt.c.code.in_([c.value for c in SPEND_CODES]), lt.c.status == "posted"),
+            1,
+        ),
+        (lt.c.credit_account_id, (lt.c.code == TransferCode.USAGE_ADJUST.value,), -1),
+    )
+    spend: dict[uuid.UUID, int] = defaultdict(int)
+    for account, codes, sign in sides:
+        joined = lt.join(la, la.c.id == account)
+        totals = conn.execute(
+            unscoped(
+                select(la.c.msisdn, func.sum(lt.c.amount_fen))
+                .select_from(joined)
+                .where(*prepaid, *codes)
+                .group_by(la.c.msisdn),
+                WHY,
             )
-            .group_by(la.c.msisdn),
-            WHY,
         )
-    ).all()
-    spend: dict[str, int] = defaultdict(int)
-    for msisdn, total in paid:
-        spend[msisdn] += int(total)
-    for msisdn, total in back:
-        spend[msisdn] -= int(total)
+        for msisdn, total in totals:
+            if msisdn in holders and msisdn not in shared:
+                spend[holders[msisdn][-1][1]] += sign * int(total)
+        for chunk in range(0, len(shared), 1000):
+            transfers = conn.execute(
+                unscoped(
+                    select(la.c.msisdn, lt.c.created_at, lt.c.amount_fen)
+                    .select_from(joined)
+                    .where(*prepaid, *codes, la.c.msisdn.in_(shared[chunk : chunk + 1000])),
+                    WHY,
+                )
+            )
+            for msisdn, at, fen in transfers:
+                held = holders[msisdn]
+                holder = max(bisect_right(held, at, key=itemgetter(0)) - 1, 0)
+                spend[held[holder][1]] += sign * int(fen)
     return dict(spend)
 
 
@@ -392,7 +415,7 @@ def _commissions(
             <= rules.add_months(first, rules.REVENUE_SHARE_MONTHS - 1)
         ):
             continue
-        paid = spend.get(line.msisdn, 0)
+        paid = spend.get(line.id, 0)
         if paid <= 0:
             continue
         kept = tier_kept_bp(scheme, [lvl for _, lvl in _chain(conn, line.outlet_auth_id)])
@@ -476,10 +499,8 @@ def _margin(
     ).all()
     by_offer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     by_province: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    seen: set[str] = set()
-    for line_id, msisdn, region, offer, wholesale in rows:
-        revenue = spend.get(msisdn, 0) if msisdn not in seen else 0
-        seen.add(msisdn)
+    for line_id, _, region, offer, wholesale in rows:
+        revenue = spend.get(line_id, 0)
         exact = int(wholesale or 0)
         commission = per_line_commission.get(line_id, 0)
         for bucket in (
