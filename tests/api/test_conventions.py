@@ -253,6 +253,19 @@ def test_malformed_json(http, admin) -> None:
     assert_problem(response, 400, "malformed_json")
 
 
+def test_a_nul_character_anywhere_is_a_bad_request_not_a_server_error(http, admin) -> None:
+    """PostgreSQL can neither store nor compare text holding a NUL: in a body, a query or a
+    path it made the query fail (a 500 there, stored on SQLite). No field takes one."""
+    before = http.get(ORGS, headers=admin).headers["X-Total-Count"]
+    body = {"name": "卖场\u0000丁", "organizationType": "outlet", "regionCode": "440300"}
+    assert_problem(http.post(ORGS, json=body, headers=admin), 400, "nul_character")
+    nested = {"username": "admin", "password": "x\u0000", "name": "t"}
+    assert_problem(http.post("/openmvne/v1/tokens", json=nested), 400, "nul_character")
+    assert_problem(http.get(f"{ORGS}?name=a%00b", headers=admin), 400, "nul_character")
+    assert_problem(http.get(f"{ORGS}/org_%00", headers=admin), 400, "nul_character")
+    assert http.get(ORGS, headers=admin).headers["X-Total-Count"] == before
+
+
 def test_duplicate_name_is_a_conflict(http, admin) -> None:
     _org(http, admin, "同名卖场")
     assert_problem(

@@ -90,6 +90,18 @@ class RequestContext:
 
         try:
             try:
+                if _nul_in_address(scope):
+                    status = 400
+                    await _problem(
+                        send_with_id,
+                        request_id,
+                        scope["path"],
+                        400,
+                        "nul_character",
+                        "Invalid request",
+                        "a NUL character is in the path or query: no field takes one",
+                    )
+                    return
                 await self.app(scope, receive, send_with_id)
             except Exception:
                 # Unhandled: answer here, while the request id is still known, so the
@@ -98,7 +110,15 @@ class RequestContext:
                 if started_response:
                     raise  # too late for a body of our own: let the server close it
                 status = 500
-                await _internal_error(send_with_id, request_id, scope["path"])
+                await _problem(
+                    send_with_id,
+                    request_id,
+                    scope["path"],
+                    500,
+                    "internal_error",
+                    "Internal error",
+                    "something went wrong on our side; quote the requestId when reporting it",
+                )
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
@@ -131,25 +151,37 @@ def _route_of(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-async def _internal_error(send: Send, request_id: str, path: str) -> None:
+def _nul_in_address(scope: Scope) -> bool:
+    """An API path or query carrying a NUL character: no field takes one, and PostgreSQL can
+    neither store nor compare text holding it (the query failed: a 500). The portal answers
+    such requests with a page of its own (web/frame.py)."""
+    return scope["path"].startswith(("/tmf-api/", "/openmvne/")) and (
+        "\x00" in scope["path"] or b"%00" in scope["query_string"]
+    )
+
+
+async def _problem(
+    send: Send, request_id: str, path: str, status: int, code: str, title: str, detail: str
+) -> None:
+    """A problem answered here, before (or instead of) the app: no handler saw the request."""
     body = json.dumps(
         {
-            "type": "https://openmvne.org/problems/internal-error",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "something went wrong on our side; quote the requestId when reporting it",
+            "type": f"https://openmvne.org/problems/{code.replace('_', '-')}",
+            "title": title,
+            "status": status,
+            "detail": detail,
             "instance": path,
             "@type": "Error",
-            "code": "internal_error",
-            "reason": "Internal error",
-            "message": "something went wrong on our side",
+            "code": code,
+            "reason": title,
+            "message": detail.split(";")[0],
             "requestId": request_id,
         }
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 500,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

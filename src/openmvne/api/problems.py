@@ -118,12 +118,15 @@ def install(app: FastAPI) -> None:
                 code = "unknown_field"
             elif kind == "missing" and code == "invalid_request":
                 code = "missing_field"
+            elif kind == "nul_character":
+                code = "nul_character"
             errors.append({"field": field, "message": err.get("msg", "invalid"), "type": kind})
         messages = {
             "malformed_json": "the body is not valid JSON",
             "server_owned_field": "the server sets this field; do not send it",
             "unknown_field": "unknown field",
             "missing_field": "a required field is missing",
+            "nul_character": "a NUL character is in the body: no field takes one",
         }
         first = errors[0]["field"] if errors else None
         detail = messages.get(code, "the request is not valid")

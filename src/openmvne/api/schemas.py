@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from openmvne.domain.channels import ChannelLevel
 from openmvne.domain.numbers import HostNetwork
@@ -32,6 +33,25 @@ def calendar_date(value: datetime) -> date:
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # No field takes a NUL character, and PostgreSQL can neither store nor compare text
+        # holding one: refused here (400 nul_character), not a failed query (a 500).
+        if _has_nul(data):
+            raise PydanticCustomError("nul_character", "a NUL character is not allowed")
+        return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class TmfBody(Body):
