@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -308,3 +310,28 @@ def test_policy_and_rules(http: httpx.Client, nw: NumbersWorld) -> None:
     ).json()
     assert {"name": "grade", "value": "X"} in graded["resourceCharacteristic"]
     assert_problem(http.get(url, headers=auth_header(w, "mvno2Admin")), 404, "not_found")
+
+
+def test_an_mvno_cannot_request_blocks_for_another_mvno(
+    http: httpx.Client, nw: NumbersWorld
+) -> None:
+    """Another MVNO's id is refused as a made-up one is, never replaced by the caller's own."""
+    w = nw.w
+    mvno = auth_header(w, "mvnoAdmin")
+    segment = http.get(f"{V1}/numberSegments", headers=mvno).json()[0]
+    body = {"segmentId": segment["id"], "blockCount": 1}
+    before = http.get(f"{V1}/blockAllocationRequests", headers=mvno).json()
+    for other in (w.org["m2"], uuid.uuid4()):
+        named = {**body, "mvnoId": ids.to_public("organization", other)}
+        problem = assert_problem(
+            http.post(f"{V1}/blockAllocationRequests", headers=mvno, json=named), 404, "not_found"
+        )
+        assert problem["field"] == "mvnoId"
+    assert http.get(f"{V1}/blockAllocationRequests", headers=mvno).json() == before
+    own = {**body, "mvnoId": ids.to_public("organization", w.org["m1"])}
+    assert http.post(f"{V1}/blockAllocationRequests", headers=mvno, json=own).status_code == 201
+    m2 = {**body, "mvnoId": ids.to_public("organization", w.org["m2"])}
+    admin = auth_header(w, "platformAdmin")
+    made = http.post(f"{V1}/blockAllocationRequests", headers=admin, json=m2)
+    assert made.status_code == 201, made.text
+    assert http.get(made.json()["href"], headers=auth_header(w, "mvno2Admin")).status_code == 200

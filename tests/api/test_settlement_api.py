@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from openmvne import clock
+from openmvne import clock, ids
 from openmvne.services import settlement
 from tests.api.test_conventions import assert_problem
 from tests.conftest import Backend
 from tests.services.test_settlement import history  # noqa: F401  # the fixture
 from tests.subscribers_world import SubscribersWorld
 from tests.tmf_conformance import assert_tmf
-from tests.world import auth_header
+from tests.world import auth_header, build
 
 BILLS = "/tmf-api/customerBillManagement/v4"
 
@@ -76,3 +77,22 @@ def test_bills_and_reports_in_scope(
     assert runs.status_code == 201
     assert runs.json()[0]["status"] == "closed"
     assert lines
+
+
+def test_an_mvno_cannot_settle_another_mvno(http: httpx.Client, backend: Backend) -> None:
+    """Another MVNO's id is refused as a made-up one is, never replaced by the caller's own
+    (M1 would believe it had run M2's month)."""
+    w = build(backend.db)
+    runs = "/openmvne/v1/settlementRuns"
+    mvno = auth_header(w, "mvnoAdmin")
+    for other in (w.org["m2"], uuid.uuid4()):
+        body = {"month": "2026-10", "mvnoId": ids.to_public("organization", other)}
+        problem = assert_problem(http.post(runs, headers=mvno, json=body), 404, "not_found")
+        assert problem["field"] == "mvnoId"
+    assert http.get(runs, headers=mvno).json() == []
+    m1, m2 = (ids.to_public("organization", w.org[k]) for k in ("m1", "m2"))
+    own = http.post(runs, headers=mvno, json={"month": "2026-10", "mvnoId": m1})
+    assert [r["mvnoId"] for r in own.json()] == [m1]
+    admin = auth_header(w, "platformAdmin")
+    other = http.post(runs, headers=admin, json={"month": "2026-10", "mvnoId": m2})
+    assert [r["mvnoId"] for r in other.json()] == [m2]

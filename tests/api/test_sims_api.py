@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -228,3 +230,43 @@ def test_only_stock_handlers_mark_a_card(http: httpx.Client, nw: NumbersWorld) -
     assert_problem(refused, 403, "role_required")
     card = http.get(f"{RESOURCE}/{make_iccid('898601', 1)}", headers=auth_header(nw.w, "mvnoAdmin"))
     assert card.json()["cardState"] == "inStock"
+
+
+def test_an_mvno_cannot_import_cards_for_another_mvno(http: httpx.Client, nw: NumbersWorld) -> None:
+    """Another MVNO's id is refused as a made-up one is, never replaced by the caller's own."""
+    w = nw.w
+    body = {"name": "别家的卡", "hostId": ids.to_public("organization", w.org["host"])}
+    for other in (w.org["m2"], uuid.uuid4()):
+        named = {**body, "mvnoId": ids.to_public("organization", other), "csv": factory([blank(1)])}
+        problem = assert_problem(
+            http.post(f"{V1}/simBatches", headers=auth_header(w, "mvnoAdmin"), json=named),
+            404,
+            "not_found",
+        )
+        assert problem["field"] == "mvnoId"
+    own = {**body, "mvnoId": ids.to_public("organization", w.org["m1"]), "csv": factory([blank(1)])}
+    made = http.post(f"{V1}/simBatches", headers=auth_header(w, "mvnoAdmin"), json=own)
+    assert made.status_code == 201, made.text
+    m2 = {**body, "mvnoId": ids.to_public("organization", w.org["m2"]), "csv": factory([blank(2)])}
+    made = http.post(f"{V1}/simBatches", headers=auth_header(w, "platformAdmin"), json=m2)
+    assert made.status_code == 201, made.text
+    assert http.get(made.json()["href"], headers=auth_header(w, "mvno2Admin")).status_code == 200
+
+
+def test_an_mvno_cannot_send_cards_as_another_mvno(http: httpx.Client, nw: NumbersWorld) -> None:
+    """A transfer's mvnoId names the sender: another MVNO's is not found, not read as M1."""
+    w = nw.w
+    assert _import(http, nw, [blank(1), blank(2)]).status_code == 201
+    body = {
+        "toId": ids.to_public("channel_authorisation", w.auth["a_n"]),
+        "iccids": [make_iccid("898601", 1)],
+    }
+    mvno = auth_header(w, "mvnoAdmin")
+    for other in (w.org["m2"], uuid.uuid4()):
+        named = {**body, "mvnoId": ids.to_public("organization", other)}
+        problem = assert_problem(
+            http.post(f"{V1}/stockTransfers", headers=mvno, json=named), 404, "not_found"
+        )
+        assert problem["field"] == "mvnoId"
+    own = {**body, "mvnoId": ids.to_public("organization", w.org["m1"])}
+    assert http.post(f"{V1}/stockTransfers", headers=mvno, json=own).status_code == 201

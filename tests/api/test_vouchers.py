@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -221,3 +222,29 @@ def test_bad_voucher_requests(http: httpx.Client, mw: MoneyWorld) -> None:
         403,
         "role_required",
     )
+
+
+def test_an_mvno_cannot_make_a_batch_for_another_mvno(
+    http: httpx.Client, mw: MoneyWorld, backend: Backend
+) -> None:
+    """Another MVNO's id is refused as a made-up one is, never replaced by the caller's own
+    (the caller would believe it had made M2's vouchers)."""
+    w = mw.nw.w
+    mvno = auth_header(w, "mvnoAdmin")
+    body = {"faceValueFen": 100, "count": 1, "expiresOn": "2099-01-01"}
+    for other in (w.org["m2"], uuid.uuid4()):
+        named = {**body, "mvnoId": ids.to_public("organization", other)}
+        problem = assert_problem(
+            http.post(f"{V1}/voucherBatches", headers=mvno, json=named), 404, "not_found"
+        )
+        assert problem["field"] == "mvnoId"
+    own = {**body, "mvnoId": ids.to_public("organization", w.org["m1"])}
+    assert http.post(f"{V1}/voucherBatches", headers=mvno, json=own).status_code == 201
+    assert http.post(f"{V1}/voucherBatches", headers=mvno, json=body).status_code == 201
+    m2 = {**body, "mvnoId": ids.to_public("organization", w.org["m2"])}
+    admin = auth_header(w, "platformAdmin")
+    assert http.post(f"{V1}/voucherBatches", headers=admin, json=m2).status_code == 201
+    vb = t.voucher_batch
+    with backend.db.read() as conn:
+        owners = conn.execute(unscoped(select(vb.c.mvno_id), "test")).scalars().all()
+    assert sorted(owners) == sorted([w.org["m1"], w.org["m1"], w.org["m2"]])

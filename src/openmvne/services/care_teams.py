@@ -31,7 +31,15 @@ from openmvne.domain.care import (
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from openmvne.services.care_facts import block_facts
-from openmvne.services.common import Filter, as_public_id, fetch_visible, get_one, list_page, one_of
+from openmvne.services.common import (
+    Filter,
+    as_public_id,
+    fetch_visible,
+    get_one,
+    list_page,
+    one_of,
+    tenant_named,
+)
 
 ct = t.care_team
 area = t.care_team_area
@@ -60,15 +68,12 @@ class AreaIn:
 def _mvno_of(actor: Actor, mvno_id: uuid.UUID | None) -> uuid.UUID:
     """The MVNO a care set-up call is about: the caller's own, or named by the platform."""
     actor.require(Role.MVNO_ADMIN, Role.PLATFORM_ADMIN, action="set up care teams and routing")
-    if actor.scope.kind is ScopeKind.MVNO:
-        if mvno_id is not None and mvno_id != actor.party_id:
-            raise NotFound("no MVNO with that id", field="mvnoId")
-        return actor.party_id
-    if actor.scope.kind is ScopeKind.PLATFORM:
-        if mvno_id is None:
-            raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
-        return mvno_id
-    raise Forbidden("care set-up is the MVNO's", code="role_required")
+    if actor.scope.kind not in (ScopeKind.MVNO, ScopeKind.PLATFORM):
+        raise Forbidden("care set-up is the MVNO's", code="role_required")
+    mvno = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
+    if mvno is None:
+        raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
+    return mvno
 
 
 def _check_areas(conn: Connection, mvno_id: uuid.UUID, areas: Sequence[AreaIn]) -> None:

@@ -33,6 +33,7 @@ from openmvne.services.common import (
     list_page,
     one_of,
     refuse_removing_required,
+    tenant_named,
 )
 
 o = t.organization
@@ -59,10 +60,7 @@ DESIGN_FILTERS: dict[str, Filter] = {
 
 
 def _mvno(conn: Connection, actor: Actor, mvno_id: uuid.UUID | None) -> uuid.UUID:
-    if actor.scope.kind is ScopeKind.MVNO:
-        if mvno_id not in (None, actor.party_id):
-            raise NotFound("no MVNO with that id", field="mvnoId")
-        return actor.party_id
+    mvno_id = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
     if mvno_id is None:
         raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
     row = fetch_visible(conn, o, actor.scope, mvno_id, what="MVNO", field="mvnoId")

@@ -12,7 +12,7 @@ from openmvne import ids
 from openmvne.db.engine import Database
 from openmvne.db.listing import page
 from openmvne.db.scoping import scoped
-from openmvne.domain.access import Scope
+from openmvne.domain.access import Actor, Scope, ScopeKind
 from openmvne.errors import InvalidInput, NotFound
 
 
@@ -34,6 +34,21 @@ def fetch_visible(
     if row is None:
         raise NotFound(f"no {what} with that id", field=field)
     return dict(row)
+
+
+def tenant_named(
+    actor: Actor, named: uuid.UUID | None, own: ScopeKind, *, what: str, field: str
+) -> uuid.UUID | None:
+    """The tenant a body or query names (mvnoId, outletId, hostId...) for this caller.
+
+    A caller that is itself a tenant of that kind (`own`) names itself or nothing (meaning
+    itself); any other id is NotFound, as a made-up one is, never silently replaced by the
+    caller's own. Other callers (the platform) get `named` back, to check as they do."""
+    if actor.scope.kind is not own:
+        return named
+    if named is not None and named != actor.party_id:
+        raise NotFound(f"no {what} with that id", field=field)
+    return actor.party_id
 
 
 def refuse_removing_required(table: Table, changes: Mapping[str, Any]) -> None:

@@ -40,6 +40,7 @@ from openmvne.services.common import (
     get_one,
     list_page,
     one_of,
+    tenant_named,
 )
 from openmvne.services.number_common import EMPTY, forget_policy, policy_row
 
@@ -251,8 +252,7 @@ def request_blocks(
 ) -> dict[str, Any]:
     """An MVNO asks its host network for more blocks."""
     actor.require(Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, action="request number blocks")
-    if actor.scope.kind is ScopeKind.MVNO:
-        mvno_id = actor.party_id
+    mvno_id = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
     if mvno_id is None:
         raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
     if not 1 <= block_count <= 10_000:
@@ -548,10 +548,7 @@ def get_sale_right(db: Database, scope: Scope, right_id: uuid.UUID) -> dict[str,
 
 
 def _policy_mvno(actor: Actor, mvno_id: uuid.UUID | None) -> uuid.UUID:
-    if actor.scope.kind is ScopeKind.MVNO:
-        if mvno_id not in (None, actor.party_id):
-            raise NotFound("no MVNO with that id", field="mvnoId")
-        return actor.party_id
+    mvno_id = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
     if mvno_id is None:
         raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
     return mvno_id

@@ -46,7 +46,7 @@ from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.rating import to_fen
 from openmvne.errors import Conflict, NotFound
 from openmvne.services import channels, cost_chain, ledger
-from openmvne.services.common import get_one
+from openmvne.services.common import get_one, tenant_named
 from openmvne.services.usage import period_files
 
 WHY = "settlement reads the MVNO's whole month"
@@ -68,7 +68,8 @@ ca = t.channel_authorisation
 def _mvnos(conn: Connection, actor: Actor, mvno_id: uuid.UUID | None) -> list[uuid.UUID]:
     if actor.scope.kind is ScopeKind.MVNO:
         actor.require(Role.MVNO_ADMIN, action="run a settlement")
-        return [actor.party_id]
+        own = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
+        return [own or actor.party_id]
     actor.require(Role.PLATFORM_ADMIN, action="run a settlement")
     o = t.organization
     stmt = select(o.c.id).where(o.c.kind == OrgKind.MVNO.value).order_by(o.c.id)

@@ -39,6 +39,7 @@ from openmvne.services.common import (
     fetch_visible,
     get_one,
     list_page,
+    tenant_named,
 )
 
 card = t.sim_card
@@ -116,8 +117,7 @@ def import_batch(
     """Import a card factory file. All or nothing (every bad line reported), unless
     `skip_invalid`: then the good lines are imported and the rejects returned."""
     actor.require(Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, action="import cards")
-    if actor.scope.kind is ScopeKind.MVNO:
-        mvno_id = actor.party_id
+    mvno_id = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
     if mvno_id is None:
         raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
     if not lines:
@@ -395,7 +395,7 @@ def _sender(
 ) -> tuple[uuid.UUID, dict[str, Any] | None, uuid.UUID]:
     if actor.scope.kind in (ScopeKind.PLATFORM, ScopeKind.MVNO) and from_auth_id is None:
         actor.require(Role.PLATFORM_ADMIN, Role.MVNO_ADMIN, action="transfer cards")
-        mvno = actor.party_id if actor.scope.kind is ScopeKind.MVNO else mvno_id
+        mvno = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
         if mvno is None:
             raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
         return mvno, None, mvno

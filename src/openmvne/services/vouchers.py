@@ -26,7 +26,7 @@ from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
 from openmvne.services import idempotency, ledger, lifecycle
-from openmvne.services.common import fetch_visible
+from openmvne.services.common import fetch_visible, tenant_named
 
 vb = t.voucher_batch
 v = t.voucher
@@ -79,7 +79,7 @@ def create_batch(
         raise InvalidInput("count is 1..100000", code="bad_count", field="count")
     if expires_on <= local_date(clock.now()):
         raise InvalidInput("expiresOn is in the future", code="bad_date", field="expiresOn")
-    mvno = actor.party_id if actor.scope.kind is ScopeKind.MVNO else mvno_id
+    mvno = tenant_named(actor, mvno_id, ScopeKind.MVNO, what="MVNO", field="mvnoId")
     if mvno is None:
         raise InvalidInput("name the MVNO (mvnoId)", code="required", field="mvnoId")
     batch_id = ids.new_id()
