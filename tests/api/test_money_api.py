@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -223,3 +225,25 @@ def test_commission_statements_and_accounts(http: httpx.Client, mw: MoneyWorld) 
     for account in floats:
         assert http.get(account["href"], headers=_clerk(mw)).json() == account
         assert http.get(account["href"], headers=auth_header(w, "mvno2Admin")).status_code == 404
+
+
+def test_an_outlet_cannot_top_up_as_another_outlet(http: httpx.Client, mw: MoneyWorld) -> None:
+    """outletId names the outlet whose float pays: another outlet's (or a made-up) id is not
+    found, never replaced by the clerk's own; the clerk's own id works as none does."""
+    body = {"msisdn": mw.line1, "amountFen": 1000, "channelOrderNumber": "POS-R"}
+    for n, other in enumerate((mw.nw.w.org["r"], uuid.uuid4())):
+        named = {**body, "outletId": ids.to_public("organization", other)}
+        problem = assert_problem(
+            http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw, f"r{n}"), json=named),
+            404,
+            "not_found",
+        )
+        assert problem["field"] == "outletId"
+    o1 = ids.to_public("organization", mw.nw.w.org["o1"])
+    assert http.get(f"{V1}/floats/{o1}", headers=_clerk(mw)).json()["balanceFen"] == 10_000
+    own = {**body, "outletId": o1}
+    first = http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw, "own"), json=own)
+    assert first.status_code == 201, first.text
+    again = http.post(f"{PREPAY}/topupBalance", headers=_clerk(mw, "own"), json=own)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert http.get(f"{V1}/floats/{o1}", headers=_clerk(mw)).json()["balanceFen"] == 9_000

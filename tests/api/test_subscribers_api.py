@@ -3,6 +3,7 @@ line summary, tasks, the audited unmasked read, and tenancy."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -403,3 +404,22 @@ def test_an_id_expiring_today_in_beijing_sells_whatever_the_offset_it_is_sent_in
             ORDER, json=body, headers={**auth_header(sw.w, "outletClerk"), "Idempotency-Key": "y"}
         )
         assert_problem(expired, 400, "id_expired")
+
+
+def test_an_outlet_cannot_sell_as_another_outlet(
+    http: httpx.Client, backend: Backend, sw: SubscribersWorld
+) -> None:
+    """The order's channel names the selling outlet: another outlet's (or a made-up) id is not
+    found, never replaced by the clerk's own; the clerk's own id works as none does."""
+    msisdn, reservation = reserve(backend, sw)
+    iccid = sw.card()
+    body = sale_body(sw, msisdn, iccid, reservation, resident_id(901))
+    clerk = {**auth_header(sw.w, "outletClerk"), "Idempotency-Key": "as-o2"}
+    for other in (sw.w.org["o2"], uuid.uuid4()):
+        named = {**body, "channel": [{"id": ids.to_public("organization", other)}]}
+        problem = assert_problem(http.post(ORDER, json=named, headers=clerk), 404, "not_found")
+        assert problem["field"] == "outletId"
+    assert state_of(backend, msisdn, iccid)[0] == "reserved"
+    own = {**body, "channel": [{"id": ids.to_public("organization", sw.w.org["o1"])}]}
+    sold = http.post(ORDER, json=own, headers={**clerk, "Idempotency-Key": "as-o1"})
+    assert sold.status_code == 201, sold.text

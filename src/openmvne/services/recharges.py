@@ -60,7 +60,7 @@ from openmvne.errors import (
 )
 from openmvne.logs import request_id_var
 from openmvne.services import channels, cost_chain, idempotency, ledger, lifecycle
-from openmvne.services.common import fetch_visible
+from openmvne.services.common import fetch_visible, tenant_named
 
 o = t.organization
 ca = t.channel_authorisation
@@ -110,10 +110,11 @@ _EDGE = unscoped(
 
 
 def outlet_for(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> dict[str, Any]:
-    """The outlet a recharge or float payment is for: the clerk's own, or the one an
-    operator names."""
+    """The outlet a recharge or float payment is for: the clerk's own (another outlet's id
+    is not found), or the one an operator names."""
     if actor.scope.kind is ScopeKind.OUTLET:
         actor.require(Role.OUTLET_CLERK, action="recharge")
+        tenant_named(actor, outlet_id, ScopeKind.OUTLET, what="outlet", field="outletId")
         outlet_id = actor.party_id
     elif actor.has(Role.PLATFORM_ADMIN):
         if outlet_id is None:

@@ -36,6 +36,7 @@ from openmvne.domain.subscribers import (
 from openmvne.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from openmvne.network.provisioning import Command
 from openmvne.services import idempotency, ledger, number_lifecycle, outbox
+from openmvne.services.common import tenant_named
 from openmvne.services.lifecycle import host_network
 from openmvne.services.number_common import rules
 
@@ -106,6 +107,7 @@ def checked_identity(person: Identity, today: date) -> identity.CheckedId:
 def _selling_outlet(conn: Connection, actor: Actor, outlet_id: uuid.UUID | None) -> uuid.UUID:
     if actor.scope.kind is ScopeKind.OUTLET:
         actor.require(Role.OUTLET_CLERK, action="sell a line")
+        tenant_named(actor, outlet_id, ScopeKind.OUTLET, what="outlet", field="outletId")
         return actor.party_id
     if not actor.has(Role.PLATFORM_ADMIN):
         raise Forbidden("lines are sold at outlets", code="role_required")
