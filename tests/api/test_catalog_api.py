@@ -3,6 +3,8 @@ alerts, tenancy."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,8 +14,10 @@ from openmvne import ids
 from openmvne.domain.access import Actor
 from openmvne.domain.catalog import UnitRates
 from openmvne.domain.channels import ChannelLevel
+from openmvne.domain.numbers import HostNetwork
+from openmvne.domain.parties import OrgKind
 from openmvne.errors import DomainError
-from openmvne.services import catalog
+from openmvne.services import catalog, parties
 from tests.api.test_conventions import assert_problem
 from tests.catalog_world import POOL, TEN_FEN, CatalogWorld, build_catalog, price_list
 from tests.conftest import Backend
@@ -607,3 +611,40 @@ def test_wholesale_days_past_the_calendar_are_refused(http: httpx.Client, cw: Ca
     assert problem["field"] == "resultsPublishedOn"
     later = {**body, "validFrom": "2017-01-01"}
     assert http.post(f"{V1}/wholesalePriceLists", headers=host, json=later).status_code == 201
+
+
+def test_a_host_cannot_set_prices_for_another_host(
+    http: httpx.Client, cw: CatalogWorld, backend: Backend
+) -> None:
+    """hostId names whose prices these are: another host network's (or a made-up) id is not
+    found, never replaced by the caller's own; its own id works as none does."""
+    telecom = parties.create_organisation(
+        backend.db,
+        cw.w.op,
+        kind=OrgKind.HOST_NETWORK,
+        name="中国电信",
+        network_code=HostNetwork.TELECOM,
+    )["id"]
+    host = auth_header(cw.w, "hostAdmin")
+    rates = {"voiceRateFen": "9", "smsRateFen": "5", "dataRateFen": "9"}
+    price_list = {
+        "mvnoId": ids.to_public("organization", cw.w.org["m1"]),
+        "model": "pool",
+        "validFrom": "2031-01-01",
+        "rates": rates,
+    }
+    for other in (telecom, uuid.uuid4()):
+        named = ids.to_public("organization", other)
+        average = {"hostId": named, "year": 2031, "rates": rates}
+        for path, body in (("hostAveragePrices", average), ("wholesalePriceLists", price_list)):
+            problem = assert_problem(
+                http.post(f"{V1}/{path}", headers=host, json={**body, "hostId": named}),
+                404,
+                "not_found",
+            )
+            assert problem["field"] == "hostId"
+    own = ids.to_public("organization", cw.w.org["host"])
+    made = http.post(
+        f"{V1}/hostAveragePrices", headers=host, json={"hostId": own, "year": 2031, "rates": rates}
+    )
+    assert made.status_code == 201, made.text

@@ -10,6 +10,9 @@ import pytest
 from openmvne import ids
 from openmvne.api.ratelimit import TokenBucket
 from openmvne.api.routers import numbers as numbers_router
+from openmvne.domain.numbers import HostNetwork
+from openmvne.domain.parties import OrgKind
+from openmvne.services import parties
 from tests.api.test_conventions import assert_problem
 from tests.conftest import Backend
 from tests.numbers_world import NumbersWorld, build_numbers
@@ -335,3 +338,25 @@ def test_an_mvno_cannot_request_blocks_for_another_mvno(
     made = http.post(f"{V1}/blockAllocationRequests", headers=admin, json=m2)
     assert made.status_code == 201, made.text
     assert http.get(made.json()["href"], headers=auth_header(w, "mvno2Admin")).status_code == 200
+
+
+def test_a_host_cannot_register_a_segment_for_another_host(
+    http: httpx.Client, nw: NumbersWorld, backend: Backend
+) -> None:
+    """Another host network's id answers as a made-up one does: 404 on hostId."""
+    telecom = parties.create_organisation(
+        backend.db,
+        nw.w.op,
+        kind=OrgKind.HOST_NETWORK,
+        name="中国电信",
+        network_code=HostNetwork.TELECOM,
+    )["id"]
+    host = auth_header(nw.w, "hostAdmin")
+    for other in (telecom, uuid.uuid4()):
+        body = {"prefix": "1709", "hostId": ids.to_public("organization", other)}
+        problem = assert_problem(
+            http.post(f"{V1}/numberSegments", headers=host, json=body), 404, "not_found"
+        )
+        assert problem["field"] == "hostId"
+    own = {"prefix": "1709", "hostId": ids.to_public("organization", nw.w.org["host"])}
+    assert http.post(f"{V1}/numberSegments", headers=host, json=own).status_code == 201

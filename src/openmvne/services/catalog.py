@@ -128,7 +128,7 @@ def set_host_average(
 ) -> dict[str, Any]:
     """A host network's average unit prices of a year (revenue ÷ volume, from its results)."""
     actor.require(Role.PLATFORM_ADMIN, Role.HOST_ADMIN, action="record host average prices")
-    host_id = actor.party_id if actor.scope.kind is ScopeKind.HOST else host_id
+    host_id = tenant_named(actor, host_id, ScopeKind.HOST, what="host network", field="hostId")
     if host_id is None:
         raise InvalidInput("name the host network", code="required", field="hostId")
     if not 2000 <= year <= 2100:
@@ -208,7 +208,7 @@ def create_price_list(
     """The host network's wholesale terms for one MVNO, valid for a period. Every live offer
     and package of the MVNO is re-checked against it; new inversions become alerts."""
     actor.require(Role.PLATFORM_ADMIN, Role.HOST_ADMIN, action="set a wholesale price list")
-    host_id = actor.party_id if actor.scope.kind is ScopeKind.HOST else host_id
+    host_id = tenant_named(actor, host_id, ScopeKind.HOST, what="host network", field="hostId")
     if host_id is None:
         raise InvalidInput("name the host network", code="required", field="hostId")
     rules.check_year(valid_from, "validFrom")

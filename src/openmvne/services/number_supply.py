@@ -30,7 +30,7 @@ from openmvne.domain.numbers import (
     utilisation_allows,
 )
 from openmvne.domain.parties import OrgKind, Role
-from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from openmvne.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from openmvne.services.common import (
     Filter,
     apply_filters,
@@ -78,8 +78,7 @@ def register_segment(
     """A host network registers a resale segment; its 10,000-number blocks are created with
     it (one small row each; numbers themselves get no rows)."""
     actor.require(Role.PLATFORM_ADMIN, Role.HOST_ADMIN, action="register a number segment")
-    if actor.scope.kind is ScopeKind.HOST:
-        host_id = host_id or actor.party_id
+    host_id = tenant_named(actor, host_id, ScopeKind.HOST, what="host network", field="hostId")
     if host_id is None:
         raise InvalidInput("name the host network (hostId)", code="required", field="hostId")
     with db.write() as conn:
@@ -90,8 +89,6 @@ def register_segment(
                 code="not_a_host_network",
                 field="hostId",
             )
-        if actor.scope.kind is ScopeKind.HOST and host_id != actor.party_id:
-            raise Forbidden("a host network registers only its own segments")
         check_segment_prefix(prefix, HostNetwork(host["network_code"]))
         locks.lock(conn, "number-segments")
         for (existing,) in conn.execute(select(seg.c.prefix)):
