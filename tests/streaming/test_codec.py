@@ -80,6 +80,16 @@ def test_text_is_parsed_as_a_file_is(tmp_path: Path) -> None:
     # A line cut short keeps its fields (60.0 is whole), the missing one NULL; left to guess,
     # the CSV sniffer read the whole file as one column.
     assert (rows[4]["seq"], rows[4]["quantity"], rows[4]["direction"]) == (5, 60, None)
+    parts = tmp_path / "parts.csv"
+    parts.write_text(
+        "node_id,seq,msisdn,type,start_time,quantity,direction,partial_seq\n"
+        "44-MSC,6,17100000001,data,2026-03-01T08:00:00Z,1024,mo,\n"
+        "44-MSC,7,17100000001,data,2026-03-01T08:00:00Z,1024,mo,2\n"
+        "44-MSC,8,17100000001,data,2026-03-01T08:00:00Z,1024,mo,x\n"
+    )
+    # Empty: a whole record (the rater reads NULL as 0); no whole number: -1, which the rater
+    # quarantines as "bad partial sequence", as it does in a file (it was rounded or 0).
+    assert codec.read_files([parts]).column("partial_seq").to_pylist() == [None, 2, -1]
     bad = tmp_path / "bad.csv"
     bad.write_text("node_id,seq\nx,1\n")
     with pytest.raises(InvalidInput) as err:

@@ -49,7 +49,11 @@ _CASTS = {
     "quantity": whole_number("quantity"),
     "direction": "CAST(direction AS VARCHAR)",
     "province": "CAST(province AS VARCHAR)",
-    "partial_seq": whole_number("partial_seq"),
+    # An empty one is a whole record (NULL, 0 to the rater); one that is no whole number is
+    # -1, which the rater quarantines (bad partial sequence) as it would in a file.
+    "partial_seq": (
+        f"CASE WHEN partial_seq IS NOT NULL THEN COALESCE({whole_number('partial_seq')}, -1) END"
+    ),
 }
 
 
