@@ -26,7 +26,7 @@ from openmvne.db.engine import Database
 from openmvne.db.scoping import unscoped
 from openmvne.domain.catalog import OfferKind
 from openmvne.domain.rating import Record, Terms, period_of, rate_reference
-from openmvne.errors import InvalidInput, NotFound
+from openmvne.errors import Conflict, InvalidInput, NotFound
 from openmvne.services import (
     catalog,
     charging,
@@ -865,3 +865,56 @@ def test_a_pack_bought_mid_month_counts_at_once_and_ends_with_the_month(
             lake=lake,
         )  # fmt: skip
     assert later.charged_fen == first.charged_fen  # the pack did not carry into December
+
+
+def _money_and_batches(db: Database, sw: SubscribersWorld) -> tuple[list[int], int, int]:
+    with db.read() as conn:
+        transfers = conn.execute(
+            unscoped(select(func.count()).select_from(t.ledger_transfer), "test")
+        ).scalar()
+        batches = conn.execute(
+            unscoped(select(func.count()).select_from(t.rating_batch), "test")
+        ).scalar()
+    return [balance(db, sw, m) for m in lines(sw)], int(transfers or 0), int(batches or 0)
+
+
+def test_a_rerating_refuses_when_a_rated_file_is_missing_and_moves_nothing(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """A rated-record file deleted from the lake: rerating without it would rate the period
+    from the rest and refund its records' charges. It refuses, naming the file."""
+    a = lines(sw)[0]
+    lake = tmp_path / "lake"
+    with clock.frozen(NOW):
+        usage.rate_files(db, [write_csv(tmp_path / "1.csv", calls(a, 0, 3))], lake=lake)
+        lost = usage.rate_files(db, [write_csv(tmp_path / "2.csv", calls(a, 10, 2))], lake=lake)
+        Path(lost.files[0]).unlink()
+        before = _money_and_batches(db, sw)
+        with pytest.raises(Conflict) as refused:
+            usage.rerate(db, "2026-11", lake=lake)
+        assert refused.value.code == "lake_incomplete"
+        assert lost.files[0] in refused.value.message
+        assert _money_and_batches(db, sw) == before
+        assert period_row(db, a)["records"] == 5  # type: ignore[index]
+
+
+def test_a_rerating_finishes_the_rename_of_a_committed_batch_it_finds_under_its_locks(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """A batch commits, then renames its file outside its locks: a rerating whose `recover`
+    ran before that commit finds the batch listed and its file still under the temporary
+    name. (Here: the rerating's own lake is another directory, so its `recover` cannot see
+    the file, as it could not see it in the race.) It finishes the rename and rates it."""
+    a = lines(sw)[0]
+    lake = tmp_path / "lake"
+    with clock.frozen(NOW):
+        usage.rate_files(db, [write_csv(tmp_path / "1.csv", calls(a, 0, 3))], lake=lake)
+        late = usage.rate_files(db, [write_csv(tmp_path / "2.csv", calls(a, 10, 2))], lake=lake)
+        final = Path(late.files[0])
+        final.rename(final.with_name(f".{final.name}.tmp"))  # committed, not yet renamed
+        before = _money_and_batches(db, sw)
+        again = usage.rerate(db, "2026-11", lake=tmp_path / "other-lake")
+        assert again.batch_id is None  # the tariff is unchanged: nothing to move
+        assert final.exists()
+        assert _money_and_batches(db, sw) == before
+        assert period_row(db, a)["records"] == 5  # type: ignore[index]

@@ -823,6 +823,33 @@ def finish_renames(pairs: Sequence[tuple[Path, Path]]) -> None:
                 raise
 
 
+def _all_there(files: list[str], period: str) -> list[str]:
+    """A period's files, for a rerating under every partition's lock: each must be there.
+    A batch renames its files after its commit, outside its locks, so one that committed
+    after the rerating's `recover` may still have its file under the temporary name: it is
+    renamed here. A file that is gone refuses the rerating, which would rate the period
+    without its records, refund them, and leave them out of the period from then on."""
+    missing = []
+    for name in files:
+        final = Path(name)
+        if final.exists():
+            continue
+        try:
+            final.with_name(f".{final.name}.tmp").replace(final)
+        except FileNotFoundError:
+            if not final.exists():  # its own rater may have renamed it meanwhile
+                missing.append(name)
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise Conflict(
+            f"{period} cannot be rerated: its rated records are missing from the usage lake "
+            f"({', '.join(missing[:5])}{more})",
+            code="lake_incomplete",
+            field="period",
+        )
+    return files
+
+
 def recover(db: Database, lake: Path) -> int:
     """Finish the renames of batches that committed just before a crash; drop the files of
     batches that never committed, once they are old enough not to be another rater's batch
@@ -1048,7 +1075,7 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
                 code="month_closed",
                 field="period",
             )
-        files = [f for f in period_files(conn, period) if Path(f).exists()]
+        files = _all_there(period_files(conn, period), period)
         con.register("columns", ONLINE_SCHEMA.empty_table())  # a record's, with its period
         con.execute("CREATE TABLE good AS FROM columns")
         if files:
