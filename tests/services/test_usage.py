@@ -375,6 +375,64 @@ def test_a_fraction_where_a_whole_number_belongs_is_quarantined_not_rounded(
     assert done.charged_fen == 20 + 10
 
 
+def test_a_start_time_without_an_offset_is_quarantined_not_taken_for_utc(
+    db: Database, sw: SubscribersWorld, tmp_path: Path
+) -> None:
+    """A network element writing Beijing local time without an offset was read as UTC:
+    its records 8 hours late, across the month's end; "CST" (China Standard Time to the
+    element) was read as US Central. The records name their offset or are quarantined."""
+    a = lines(sw)[0]
+    day = (NOW - timedelta(days=5)).date().isoformat()
+    path = tmp_path / "local.csv"
+    path.write_text(
+        "node_id,seq,msisdn,type,start_time,quantity,direction\n"
+        f"44-SMSC,1,{a},sms,{day} 08:00:00,1,mo\n"
+        f"44-SMSC,2,{a},sms,{day}T08:00:00.5,1,mo\n"
+        f"44-SMSC,3,{a},sms,{day} 08:00:00 CST,1,mo\n"
+        f"44-SMSC,4,{a},sms,{day},1,mo\n"
+        f"44-SMSC,5,{a},sms,{day}T08:00:00+08:00,1,mo\n"
+        f"44-SMSC,6,{a},sms,{day} 08:00:00+0800,1,mo\n"
+        f"44-SMSC,7,{a},sms,{day}T00:00:00Z,1,mo\n"
+    )
+    with clock.frozen(NOW):
+        done = usage.rate_files(db, [path], lake=tmp_path / "lake")
+    assert (done.rated, done.rejected) == (3, 4)
+    assert done.reasons == {"bad start time": 4}
+    # Typed Parquet: a TIMESTAMP WITH TIME ZONE (whatever its unit or zone) is an instant;
+    # one without time zone is local time of no stated zone, as text without an offset.
+    when = datetime.fromisoformat(f"{day}T00:00:00+00:00")
+    typed = {
+        "node_id": ["44-SMSC"] * 3,
+        "seq": [10, 11, 12],
+        "msisdn": [a] * 3,
+        "type": ["sms"] * 3,
+        "quantity": [1] * 3,
+        "direction": ["mo"] * 3,
+    }
+    zoned = tmp_path / "zoned.parquet"
+    pq.write_table(
+        pa.table(
+            {**typed, "start_time": pa.array([when] * 3, pa.timestamp("ms", "Asia/Shanghai"))}
+        ),
+        zoned,
+    )
+    naive = tmp_path / "naive.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                **typed,
+                "seq": [20, 21, 22],
+                "start_time": pa.array([when.replace(tzinfo=None)] * 3, pa.timestamp("us")),
+            }
+        ),
+        naive,
+    )
+    with clock.frozen(NOW):
+        assert usage.rate_files(db, [zoned], lake=tmp_path / "lake").rated == 3
+        refused = usage.rate_files(db, [naive], lake=tmp_path / "lake")
+    assert (refused.rated, refused.reasons) == (0, {"bad start time": 3})
+
+
 @pytest.mark.parametrize("cut", ["direction", "type"])
 def test_a_line_cut_short_is_quarantined_and_the_rest_of_its_file_rated(
     db: Database, sw: SubscribersWorld, tmp_path: Path, cut: str

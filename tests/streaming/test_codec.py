@@ -3,7 +3,7 @@ way a file is, partition lists."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -97,6 +97,35 @@ def test_text_is_parsed_as_a_file_is(tmp_path: Path) -> None:
     assert err.value.code == "missing_columns"
     with pytest.raises(InvalidInput):
         codec.read_files([tmp_path / "missing.csv"])
+
+
+def test_a_time_without_an_offset_is_not_taken_for_utc() -> None:
+    """As in a file: text without an offset, or a timestamp without time zone, is local
+    time of no stated zone; NULL, so the rater quarantines it (bad start time)."""
+    text = pa.table(
+        {
+            "node_id": ["n"] * 4,
+            "seq": ["1", "2", "3", "4"],
+            "msisdn": ["17100000001"] * 4,
+            "type": ["sms"] * 4,
+            "start_time": [
+                "2026-03-01 08:00:00",
+                "2026-03-01 08:00:00 CST",
+                "2026-03-01T08:00:00+08:00",
+                "2026-03-01T00:00:00Z",
+            ],
+            "quantity": ["1"] * 4,
+            "direction": ["mo"] * 4,
+        }
+    )
+    times = [t and t.isoformat() for t in codec.normalise(text).column("start_time").to_pylist()]
+    assert times == [None, None, "2026-03-01T00:00:00+00:00", "2026-03-01T00:00:00+00:00"]
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    local = when.replace(tzinfo=None)
+    naive = text.set_column(4, "start_time", pa.array([local] * 4, pa.timestamp("us")))
+    assert codec.normalise(naive).column("start_time").to_pylist() == [None] * 4
+    zoned = text.set_column(4, "start_time", pa.array([when] * 4, pa.timestamp("ns", "UTC")))
+    assert codec.normalise(zoned).column("start_time").to_pylist() == [when] * 4
 
 
 def test_partition_lists_and_names() -> None:

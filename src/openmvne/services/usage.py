@@ -79,6 +79,29 @@ def whole_number(column: str) -> str:
     )
 
 
+# A start time is an instant: ISO 8601 with its offset (docs/usage-records.md). Text
+# without one ("2026-11-15 08:00:00", a network element's local time) was read as UTC, and a
+# zone abbreviation as DuckDB guesses it ("CST": US Central, not China): hours off, across a
+# month's end. So text must end its time with Z or ±hh[[:]mm]; a typed TIMESTAMP WITH TIME
+# ZONE passes; a TIMESTAMP without time zone, local time of no stated zone, is refused too.
+TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
+OFFSET_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
+
+
+def instant(column: str, typed: str | None = None) -> str:
+    """SQL: the column as a TIMESTAMPTZ when it states its offset, else NULL (quarantined).
+    With the source's type (`typed`), a column typed as instants passes as it is: the check
+    of every row costs on millions of records."""
+    if typed == TIMESTAMPTZ:
+        return column
+    return (
+        f"CASE WHEN typeof({column}) = 'TIMESTAMP WITH TIME ZONE' "
+        f"THEN TRY_CAST({column} AS TIMESTAMPTZ) "
+        f"WHEN regexp_matches(CAST({column} AS VARCHAR), '{OFFSET_RE}') "
+        f"THEN TRY_CAST({column} AS TIMESTAMPTZ) END"
+    )
+
+
 # Comma-separated, a line short of fields padded with NULLs: left to guess, the sniffer took
 # a file with one truncated line for one of a single column.
 CSV_OPTIONS = "header = true, all_varchar = true, delim = ',', null_padding = true"
@@ -184,15 +207,27 @@ _INTEGER_TYPES = frozenset(
 )
 
 
+def _duckdb_type(arrow: pa.DataType) -> str:
+    """The DuckDB type an Arrow column reads as, for the types `_source_columns` tells apart."""
+    if pa.types.is_integer(arrow):
+        return "BIGINT"
+    if pa.types.is_timestamp(arrow):
+        return TIMESTAMPTZ if arrow.tz else "TIMESTAMP"
+    return str(arrow)
+
+
 def _source_columns(types: dict[str, str]) -> str:
     """One source's columns (name: DuckDB type) as the rater reads them: an absent one NULL
     (an absent partial sequence 0: a whole record), the integer ones whole numbers or NULL
-    (quarantined), checked only where the source is not typed as integers."""
+    (quarantined), checked only where the source is not typed as integers, the start time an
+    instant or NULL, checked only where it is not typed as instants."""
     out = []
     for c in COLUMNS:
         typed = types.get(c)
         if typed is None:
             out.append(f"{0 if c == 'partial_seq' else 'NULL'} AS {c}")
+        elif c == "start_time":
+            out.append(f"{instant(c, typed)} AS {c}")
         elif c not in _WHOLE:
             out.append(c)
         else:
@@ -909,9 +944,7 @@ def rate_table(db: Database, table: pa.Table, *, lake: Path, source: str) -> Bat
     with heap.paused():
         con = _rating_connection()
         con.register("incoming", table)
-        columns = _source_columns(
-            {f.name: "BIGINT" if pa.types.is_integer(f.type) else str(f.type) for f in table.schema}
-        )
+        columns = _source_columns({f.name: _duckdb_type(f.type) for f in table.schema})
         _check(
             con,
             f"SELECT 0 AS file_no, row_number() OVER () AS line_no, {columns} FROM incoming",  # noqa: S608  # our column names

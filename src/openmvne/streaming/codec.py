@@ -18,7 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from openmvne.errors import InvalidInput
-from openmvne.services.usage import COLUMNS, CSV_OPTIONS, OPTIONAL, PARTITIONS, whole_number
+from openmvne.services.usage import (
+    COLUMNS,
+    CSV_OPTIONS,
+    OPTIONAL,
+    PARTITIONS,
+    instant,
+    whole_number,
+)
 
 SCHEMA = pa.schema(
     [
@@ -45,7 +52,7 @@ _CASTS = {
     "seq": whole_number("seq"),
     "msisdn": "CAST(msisdn AS VARCHAR)",
     "type": "CAST(type AS VARCHAR)",
-    "start_time": "TRY_CAST(start_time AS TIMESTAMPTZ)",
+    "start_time": instant("start_time"),
     "quantity": whole_number("quantity"),
     "direction": "CAST(direction AS VARCHAR)",
     "province": "CAST(province AS VARCHAR)",
