@@ -110,6 +110,16 @@ def test_usage_generate_rate_twice_and_rerate(
     made = mvne(env, "usage", "generate", "--out", str(usage_file), "--days", "2", "--seed", "3")
     assert made.returncode == 0, made.stderr
     assert "for 2 lines" in made.stdout
+    # Out of range: one readable line and a non-zero exit, not numpy's "lam < 0" as a crash.
+    for bad in [
+        ("--days", "-1"), ("--per-day", "-1"), ("--per-day", "nan"), ("--per-day", "inf"),
+        ("--seed", "-1"), ("--subscribers", "-1"), ("--start", "2026-13-01"),
+    ]:  # fmt: skip
+        refused = mvne(env, "usage", "generate", "--out", str(tmp_path / "bad.csv"), *bad)
+        assert refused.returncode != 0, (bad, refused.stderr)
+        assert refused.stderr.count("\n") == 1, refused.stderr
+        assert "unexpected" not in refused.stderr
+        assert bad[0] in refused.stderr
     first = mvne(env, "usage", "rate", str(usage_file))
     assert first.returncode == 0, first.stderr
     assert "duplicates skipped" in first.stdout

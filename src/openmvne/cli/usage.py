@@ -84,12 +84,16 @@ def generate(
     stream: bool = typer.Option(
         False, "--stream", help="Publish to the usage stream instead, as the network would"
     ),
-    subscribers: int = typer.Option(100, "--subscribers", help="Lines in service to use"),
-    days: int = typer.Option(30, "--days"),
+    subscribers: int = typer.Option(100, "--subscribers", min=1, help="Lines in service to use"),
+    days: int = typer.Option(30, "--days", min=1),
     start: str | None = typer.Option(None, "--start", help="First day, YYYY-MM-DD (Beijing)"),
-    seed: int = typer.Option(0, "--seed"),
-    per_day: float = typer.Option(8.0, "--per-day", help="Records per line and day, on average"),
-    seq_base: int = typer.Option(0, "--seq-base", help="First sequence number of every node"),
+    seed: int = typer.Option(0, "--seed", min=0),
+    per_day: float = typer.Option(
+        8.0, "--per-day", min=0.0, max=10_000.0, help="Records per line and day, on average"
+    ),
+    seq_base: int = typer.Option(
+        0, "--seq-base", min=0, help="First sequence number of every node"
+    ),
 ) -> None:
     """Realistic usage of the database's active lines (daily rhythm, calls, SMS, data), to a
     file or, with --stream, published to JetStream by subscriber partition (the simulated
@@ -112,7 +116,10 @@ def generate(
         )
     if not lines:
         raise InvalidInput("no active lines to generate usage for", code="no_lines")
-    first = date.fromisoformat(start) if start else local_date(clock.now()).replace(day=1)
+    try:
+        first = date.fromisoformat(start) if start else local_date(clock.now()).replace(day=1)
+    except ValueError as exc:
+        raise InvalidInput(f"--start: {exc}", code="bad_date", field="start") from exc
     table = usage_generate.generate(
         lines, days=days, start=first, seed=seed, per_day=per_day, seq_base=seq_base
     )
