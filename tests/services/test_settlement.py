@@ -3,6 +3,7 @@ check, revenue share, clawback), margin; reruns identical; a closed month refuse
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,82 @@ def test_a_number_recycled_within_the_month_shares_each_lines_own_spend(
     assert share == {old: 1 + 2 + 2, new: 0 + 1 + 1}
     [offer] = docs["margin"]["byOffer"]
     assert (offer["revenueFen"], offer["commissionFen"]) == (80, 7)
+
+
+def test_one_mvnos_closed_month_leaves_another_mvnos_usage_rerateable(
+    db: Database, tmp_path: Path
+) -> None:
+    """M1 closed October; M2's tariff was entered wrong. Rerating October reprices M2's
+    lines only: M1's records, charges, ledger and documents stay as its closed month has
+    them, and its records are still read from October's new files."""
+    from tests.care_world import CareWorld
+
+    with clock.frozen(in_month("2026-10", 10)):
+        sw = build_subscribers(db)
+        one, _ = sw.sale(db, seq=1, offer="payg", prepayment_fen=20_000)
+        sw.settle(db)
+        two = CareWorld(sw).m2_line(db)
+    m1, m2 = sw.w.org["m1"], sw.w.org["m2"]
+    lake = tmp_path / "lake"
+    rows = calls(one, "2026-10", 0, 12) + calls(two, "2026-10", 100, 5)
+    with clock.frozen(in_month("2026-10", 25)):
+        usage.rate_files(db, [write_csv(tmp_path / "october.csv", rows)], lake=lake)
+    admin = {m1: sw.w.actor["mvnoAdmin"], m2: sw.w.actor["mvno2Admin"]}
+
+    def state(mvno: uuid.UUID, msisdn: str) -> dict[str, Any]:
+        lt, up = t.ledger_transfer, t.usage_period
+        with db.read() as conn:
+            moved = conn.execute(
+                unscoped(select(lt).where(lt.c.mvno_id == mvno).order_by(lt.c.id), "test")
+            ).all()
+            period = (
+                conn.execute(unscoped(select(up).where(up.c.msisdn == msisdn), "test"))
+                .mappings()
+                .all()
+            )
+            costs = (
+                conn.execute(
+                    unscoped(select(t.usage_cost).where(t.usage_cost.c.mvno_id == mvno), "test")
+                )
+                .mappings()
+                .all()
+            )
+            bills = settlement._documents(conn, mvno, "2026-10")[0]["wholesaleBills"]
+        return {
+            "transfers": [tuple(r) for r in moved],
+            "period": [dict(r) for r in period],
+            "costs": [dict(r) for r in costs],
+            "bills": bills,
+            "records": usage.rated_records(db, admin[mvno].scope, msisdn, "2026-10"),
+            "daily": usage.daily(db, admin[mvno].scope, msisdn, "2026-10"),
+            "balance": subscriber_orders.summary(db, admin[mvno], msisdn)["balance"].available,
+        }
+
+    with clock.frozen(datetime(2026, 11, 3, tzinfo=UTC)):
+        [closed] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=m1, close=True)
+        before = {m1: state(m1, one), m2: state(m2, two)}
+        assert len(before[m1]["records"]) == 12
+        assert before[m1]["bills"] == closed["documents"]["wholesaleBills"]
+        # M2's voice rate should have been 0.08 CNY a minute, not 0.10.
+        catalog.correct_rates(
+            db, sw.w.op, sw.cw.offer["m2plan"], voice_rate=8_000_000, sms_rate=10_000_000,
+            data_rate=10_000_000, reason="typo in the tariff sheet",
+        )  # fmt: skip
+        fixed = usage.rerate(db, "2026-10", lake=lake)
+        assert (fixed.lines, fixed.rated) == (1, 5)
+        after = {m1: state(m1, one), m2: state(m2, two)}
+        assert after[m1] == before[m1]  # the closed month: nothing of M1 changed
+        assert after[m2]["balance"] == before[m2]["balance"] + 5 * 2  # 2 fen back a minute
+        assert all(r["charge_exact"] == 60 * 8_000_000 * 1024 for r in after[m2]["records"])
+        [still] = settlement.settle(db, sw.w.op, "2026-10", mvno_id=m1, close=True)
+        assert still["documents"] == closed["documents"]
+        again = usage.rerate(db, "2026-10", lake=lake)
+        assert again.batch_id is None
+        assert {m1: state(m1, one), m2: state(m2, two)} == after
+        # Once M2 closes October too, the month cannot be rerated at all.
+        settlement.settle(db, sw.w.op, "2026-10", mvno_id=m2, close=True)
+        with pytest.raises(DomainError) as refused:
+            usage.rerate(db, "2026-10", lake=lake)
+        assert refused.value.code == "month_closed"
+    with db.read() as conn:
+        assert not ledger.audit_ledger(conn)

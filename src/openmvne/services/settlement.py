@@ -11,7 +11,7 @@
 
 A run can be repeated while the month is open: the same inputs give the same documents (the
 same digest). Closing posts what the month owes (commissions, per-number fees) once; a
-closed month's documents never change, and its usage can no longer be rerated.
+closed month's documents never change, and the MVNO's usage in it can no longer be rerated.
 """
 
 from __future__ import annotations

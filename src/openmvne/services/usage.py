@@ -806,11 +806,15 @@ def _write_lake(
     """Rate the records one by one (ENGINE_SQL, the window) and write each period's rated
     records to a temporary Parquet file; (temporary, final) pairs. One period (the usual
     batch) is written straight from the statement; several, or a rerating's (whose online
-    records are rated back into the database), are rated once into a table `rated`."""
+    records are rated back into the database), are rated once into a table `rated`. A
+    rerating's file is the period's whole: the records it `kept` as they were (the lines of
+    MVNOs that closed the month) go into it unchanged."""
     source = f"({ENGINE_SQL})"
     if len(periods) > 1 or kind == "rerate":
         con.execute(f"CREATE OR REPLACE TABLE rated AS {ENGINE_SQL}")
         source = "rated"
+    if kind == "rerate":
+        con.execute("INSERT INTO rated BY NAME FROM kept")
     pairs = []
     for period in periods:
         folder = lake / f"period={period}"
@@ -1088,6 +1092,27 @@ def check_period(period: str) -> str:
         raise InvalidInput("a period is YYYY-MM", code="bad_period", field="period") from None
 
 
+def _open_lines(conn: Connection, period: str) -> tuple[dict[str, usage_terms.Line], list[str]]:
+    """The lines with usage in the period whose MVNO has not closed it (to be rerated), and
+    the numbers of those whose MVNO has (their records stay as they are). A month closed by
+    every MVNO with usage in it cannot be rerated at all (`month_closed`)."""
+    sr = t.settlement_run
+    shut = set(
+        conn.execute(
+            unscoped(select(sr.c.mvno_id).where(sr.c.month == period, sr.c.status == "closed"), WHY)
+        ).scalars()
+    )
+    lines = usage_terms.lines_of_period(conn, period)
+    open_lines = {m: line for m, line in lines.items() if line.mvno_id not in shut}
+    if shut and not open_lines:
+        raise Conflict(
+            f"{period} is settled: it can no longer be rerated",
+            code="month_closed",
+            field="period",
+        )
+    return open_lines, sorted(set(lines) - set(open_lines))
+
+
 def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     check_period(period)
     lake = lake_dir(lake)
@@ -1098,26 +1123,24 @@ def _rerate(db: Database, period: str, *, lake: Path) -> BatchResult:
     con = _rating_connection()
     with db.write() as conn:
         locks.lock(conn, *(f"usage-partition:{p}" for p in range(PARTITIONS)))
-        sr = t.settlement_run
-        settled = conn.execute(
-            unscoped(select(sr.c.id).where(sr.c.month == period, sr.c.status == "closed"), WHY)
-        ).first()
-        if settled is not None:
-            raise Conflict(
-                f"{period} is settled: it can no longer be rerated",
-                code="month_closed",
-                field="period",
-            )
+        lines, closed = _open_lines(conn, period)
         files = _all_there(period_files(conn, period), period)
         con.register("columns", ONLINE_SCHEMA.empty_table())  # a record's, with its period
         con.execute("CREATE TABLE good AS FROM columns")
+        # The closed lines' rated records, as they are: the period's new file carries them.
+        con.register("kept_columns", ONLINE_RATED_SCHEMA.empty_table())
+        con.execute("CREATE TABLE kept AS FROM kept_columns")
         if files:
             listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             con.execute(
                 f"INSERT INTO good BY NAME SELECT {', '.join(COLUMNS)}, period "  # noqa: S608  # our files
                 f"FROM read_parquet([{listed}])"
             )
-        lines = usage_terms.lines_of_period(conn, period)
+            con.execute(
+                f"INSERT INTO kept BY NAME SELECT {', '.join(ONLINE_RATED_SCHEMA.names)} "  # noqa: S608  # our files
+                f"FROM ({_rated_files(files)}) WHERE msisdn IN (SELECT unnest($m))",
+                {"m": closed},
+            )
         prepaid = _prepaid(conn, lines.values())
         # Under the lines' locks: no charging batch adds to these lines' usage until commit.
         con.register("online", _online_records(conn, period))
