@@ -452,3 +452,27 @@ def test_a_subscriber_opens_a_pack_once_and_closes_it(world: PortalWorld) -> Non
         )
         assert unknown.status_code == 422
         assert 'id="f-service-error"' in unknown.text
+
+
+def test_a_services_form_with_an_unknown_action_changes_nothing(world: PortalWorld) -> None:
+    """Only "add" and "remove": any other action (a forged or garbled form) is a 400 page,
+    not a closing of the pack."""
+    assert world.sw is not None
+    pack = ids.to_public("product_offering", world.sw.cw.offer["pack"])
+    v = sms_login(world, world.msisdn)
+    with v:
+        page = v.get(f"/me/line/{world.msisdn}")
+        action = f"/me/line/{world.msisdn}/services"
+        form = {"offering": pack, "action": "add", "key": "odd-add"}
+        opened = v.submit(page.request.url.path, action, form)
+        assert opened.status_code == 200, opened.text
+        assert f'data-offering="{pack}" data-active="yes"' in opened.text
+        after_opening = line_fen(world, world.msisdn)
+        for odd in ("open", "", "ADD"):
+            form = {"offering": pack, "action": odd, "key": f"odd-{odd}"}
+            refused = v.submit(page.request.url.path, action, form)
+            assert refused.status_code == 400, (odd, refused.text)
+            assert "Unknown action." in refused.text
+        still = v.get(f"/me/line/{world.msisdn}")
+        assert f'data-offering="{pack}" data-active="yes"' in still.text
+        assert line_fen(world, world.msisdn) == after_opening

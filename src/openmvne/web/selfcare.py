@@ -369,7 +369,10 @@ def change_service(msisdn: str, request: Request, actor: Actor = Depends(holder)
     form, t = form_of(request), translator(request)
     number = own_line(request, actor, msisdn)["line"]["msisdn"]
     offering = ids.from_public("product_offering", text(form, "offering"))
-    add = text(form, "action") == "add"
+    action = text(form, "action")
+    if action not in ("add", "remove"):
+        raise InvalidInput(f"unknown action {action!r}", code="unknown_action", field="action")
+    add = action == "add"
     try:
         if offering is None:
             raise NotFound("no such add-on for this line", code="unknown_addon")
