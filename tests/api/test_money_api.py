@@ -90,6 +90,7 @@ def test_topup_is_idempotent_and_shows_only_the_brand(http: httpx.Client, mw: Mo
         ({"msisdn": "17199990001"}, 404, "unknown_number"),
         ({"msisdn": "abc"}, 400, "msisdn_malformed"),
         ({"channelOrderNumber": ""}, 400, "required"),
+        ({"channelOrderNumber": "P" * 65}, 400, "too_long"),
     ],
 )
 def test_bad_topups_move_nothing(

@@ -197,6 +197,8 @@ def test_bad_tickets_change_nothing(db: Database, cw: CareWorld) -> None:
         cw.ticket(db, msisdn, severity="urgent")
     with raises("required", 400):
         cw.ticket(db, msisdn, description="  ")
+    with raises("too_long", 400):  # not "required": the person typed too much, not nothing
+        cw.ticket(db, msisdn, description="话" * 2001)
     with raises("unknown_number", 404):  # not the subscriber's own line
         cw.ticket(db, msisdn, who="subscriber")
     with raises("care_desk_only", 403):  # a requester does not pick the priority

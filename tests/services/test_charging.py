@@ -1014,3 +1014,14 @@ def _period_rows(db: Database, msisdn: str, period: str) -> dict[str, Any] | Non
             .first()
         )
     return dict(row) if row else None
+
+
+def test_a_session_id_too_long_is_too_long_not_missing(sw: SubscribersWorld) -> None:
+    network = sw.w.actor["hostAdmin"]
+    with pytest.raises(DomainError) as missing:
+        charging.initial_ask(network, "", "17000000001", "voice", 60, "mo")
+    assert (missing.value.code, missing.value.field) == ("required", "sessionId")
+    with pytest.raises(DomainError) as long:
+        charging.initial_ask(network, "s" * 129, "17000000001", "voice", 60, "mo")
+    assert (long.value.code, long.value.field) == ("too_long", "sessionId")
+    assert long.value.details == {"maxLength": 128}

@@ -243,6 +243,9 @@ def test_refusals_are_shown_next_to_their_field_and_change_nothing(world: SaleWo
         )
         missing = step(v, rsv, "identity", card.text, person_form(good_id, given_name=""))
         assert error_at(missing.text, "given_name") == "Fill this in."
+        long = step(v, rsv, "identity", card.text, person_form(good_id, given_name="明" * 3000))
+        assert long.status_code == 422
+        assert error_at(long.text, "given_name") == "At most 100 characters."
         who = step(v, rsv, "identity", card.text, person_form(good_id))
         short = step(
             v, rsv, "offer", who.text, {"offer": offer_id(world, "plan"), "prepayment": "10"}

@@ -329,6 +329,19 @@ def test_a_ticket_opened_appears_in_the_list_with_its_history(world: PortalWorld
             {"msisdn": world.msisdn, "ticketType": "complaint", "severity": "minor"},
         )
         assert field_error(missing.text, "description") == "Fill this in."
+        too_long = v.submit(
+            "/me/tickets",
+            "/me/tickets",
+            {
+                "msisdn": world.msisdn,
+                "ticketType": "complaint",
+                "severity": "minor",
+                "description": "话" * 2001,
+            },
+        )
+        assert too_long.status_code == 422
+        too_long_error = field_error(too_long.text, "description")
+        assert too_long_error == "Too long: at most 2000 characters."
         opened = v.submit(
             "/me/tickets",
             "/me/tickets",
@@ -354,6 +367,9 @@ def test_a_ticket_opened_appears_in_the_list_with_its_history(world: PortalWorld
         # The SIM replacement request is a ticket of its own type.
         line = f"/me/line/{world.msisdn}"
         sim_key = KEY.findall(v.get(line).text)[2]
+        wordy = v.submit(line, f"{line}/sim", {"description": "话" * 2000, "key": "wordy"})
+        assert wordy.status_code == 422  # the words put before it make it too long
+        assert field_error(wordy.text, "description") == "Too long: at most 2000 characters."
         assert 'name="lost"' in v.get(line).text  # an active line may be barred at once
         sim = v.submit(
             line, f"{line}/sim", {"description": "手机丢了", "lost": "1", "key": sim_key}

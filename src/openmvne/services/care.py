@@ -181,9 +181,14 @@ def _checked(req: TicketRequest) -> _Checked:
     severity = parse(Severity, req.severity, "severity")
     priority = parse(Priority, req.priority, "priority") if req.priority is not None else None
     description = (req.description or "").strip()
-    if not description or len(description) > 2000:
+    if not description:
+        raise InvalidInput("describe the problem", code="required", field="description")
+    if len(description) > 2000:
         raise InvalidInput(
-            "describe the problem (1-2000 characters)", code="required", field="description"
+            "a description has at most 2000 characters",
+            code="too_long",
+            field="description",
+            maxLength=2000,
         )
     if req.name is not None and len(req.name) > 200:
         raise InvalidInput("a ticket name has at most 200 characters", field="name")

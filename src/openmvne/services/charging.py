@@ -64,8 +64,15 @@ def initial_ask(
 ) -> Ask:
     actor.require(*CHARGERS, action="charge online")
     check_units(kind, requested, "requestedUnits")
-    if not session_key or len(session_key) > 128:
-        raise InvalidInput("sessionId is 1-128 characters", code="required", field="sessionId")
+    if not session_key:
+        raise InvalidInput("give the sessionId", code="required", field="sessionId")
+    if len(session_key) > 128:
+        raise InvalidInput(
+            "sessionId has at most 128 characters",
+            code="too_long",
+            field="sessionId",
+            maxLength=128,
+        )
     if direction not in ("mo", "mt"):
         raise InvalidInput("direction is mo or mt", code="bad_direction", field="direction")
     digest = _digest({"m": msisdn, "k": kind, "r": requested, "d": direction})

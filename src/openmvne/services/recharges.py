@@ -249,11 +249,16 @@ def _asked(
 ) -> Recharge:
     """The recharge as asked, once what needs no data is checked."""
     check_amount(amount_fen)
-    if not channel_order_number or len(channel_order_number) > 64:
+    if not channel_order_number:
         raise InvalidInput(
-            "give the channel's order number (1-64 characters)",
-            code="required",
+            "give the channel's order number", code="required", field="channelOrderNumber"
+        )
+    if len(channel_order_number) > 64:
+        raise InvalidInput(
+            "a channel order number has at most 64 characters",
+            code="too_long",
             field="channelOrderNumber",
+            maxLength=64,
         )
     key = idempotency.checked_key(idempotency_key)
     request = {

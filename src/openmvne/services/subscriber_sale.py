@@ -97,9 +97,11 @@ def checked_identity(person: Identity, today: date) -> identity.CheckedId:
             field="realNameEvidence.source",
         )
     for name, value in (("givenName", person.given_name), ("familyName", person.family_name)):
-        if not value.strip() or len(value) > 100:
+        if not value.strip():
+            raise InvalidInput(f"{name} is required", code="required", field=name)
+        if len(value) > 100:
             raise InvalidInput(
-                f"{name} is required (at most 100 characters)", code="required", field=name
+                f"{name} has at most 100 characters", code="too_long", field=name, maxLength=100
             )
     return checked
 

@@ -80,7 +80,9 @@ def translate(lang: str, key: str, **params: Any) -> str:
 def error_text(lang: str, exc: DomainError) -> str:
     """The error in the page's language where the catalogue knows its code."""
     text = catalogue(lang).get(f"error.{exc.code}")
-    return text if text is not None else exc.message
+    if text is None:
+        return exc.message
+    return text.format(**exc.details) if exc.details else text
 
 
 class Translator:

@@ -112,7 +112,7 @@ SEARCH_FIELDS = {"pattern": "pattern", "excludeDigits": "exclude", "grade": "gra
 def say(t: Translator, exc: DomainError) -> str:
     """The error in the page's language: this area's own text for the code, else the portal's."""
     key = f"sale.error.{exc.code}"
-    return t(key) if key in i18n.catalogue(i18n.FALLBACK) else t.error(exc)
+    return t(key, **exc.details) if key in i18n.catalogue(i18n.FALLBACK) else t.error(exc)
 
 
 def place(t: Translator, exc: DomainError, where: dict[str, str]) -> dict[str, str]:
@@ -491,7 +491,7 @@ def sale_identity(rsv: str, request: Request, actor: Actor = Depends(clerk)) -> 
         except ValueError:
             errors["id_expires"] = t("sale.error.bad_date")
     if len(values["evidence_ref"]) > 100:
-        errors["evidence_ref"] = t("sale.error.too_long", count=100)
+        errors["evidence_ref"] = t("sale.error.too_long", maxLength=100)
     candidate = replace(
         draft,
         id_type=values["id_type"],
