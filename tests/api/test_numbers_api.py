@@ -136,6 +136,12 @@ def test_search_reserve_release_over_http(http: httpx.Client, nw: NumbersWorld) 
     assert len(items) == 5
     assert all(i["msisdn"].endswith("88") and "4" not in i["msisdn"] for i in items)
     assert {"grade", "oneOffPriceFen", "minMonthlySpendFen", "minMonths", "brand"} <= set(items[0])
+    # A grade no rule table knows is refused, not an empty page that looks like "none left".
+    bad = http.get(f"{V1}/availableNumbers", headers=clerk, params={"grade": "Z"})
+    assert assert_problem(bad, 400, "bad_filter_value")["field"] == "grade"
+    graded = http.get(f"{V1}/availableNumbers", headers=clerk, params={"grade": "D", "limit": 3})
+    assert graded.status_code == 200, graded.text
+    assert {i["grade"] for i in graded.json()} == {"D"}
     reserved = http.post(
         f"{V1}/numberReservations", headers=clerk, json={"msisdns": [items[0]["msisdn"]]}
     )

@@ -198,6 +198,10 @@ def test_numbers_commands(env: dict[str, str]) -> None:
     numbers = [w for w in found.stdout.split() if w.isdigit() and len(w) == 11]
     assert len(numbers) == 3
     assert all(n.endswith("88") and "4" not in n for n in numbers)
+    no_grade = mvne(env, "numbers", "search", "--grade", "Z")
+    assert no_grade.returncode == 1
+    assert "bad_filter_value" in no_grade.stderr
+    assert len(no_grade.stderr.strip().splitlines()) == 1
     reserved = mvne(env, "numbers", "reserve", numbers[0])
     assert reserved.returncode == 0, reserved.stderr
     again = mvne(env, "numbers", "reserve", numbers[0])

@@ -28,6 +28,7 @@ from openmvne.domain.access import Actor, ScopeKind
 from openmvne.domain.numbers import BLOCK_SIZE
 from openmvne.domain.patterns import Pattern, Positional
 from openmvne.errors import InvalidInput
+from openmvne.services.common import one_of
 from openmvne.services.number_common import load_bitmap, rules
 from openmvne.services.number_lifecycle import SELLERS
 
@@ -161,6 +162,8 @@ def search(db: Database, actor: Actor, q: SearchQuery) -> list[dict[str, Any]]:
                 unscoped(select(t.brand.c.id, t.brand.c.name), "brand names are public")
             ).all()
         )
+    if q.grade is not None:
+        _check_grade(q.grade, list(rule_sets.values()) or [pretty.DEFAULT])
     if not candidates:
         return []
     alternatives = q.pattern.alternatives
@@ -211,6 +214,17 @@ def search(db: Database, actor: Actor, q: SearchQuery) -> list[dict[str, Any]]:
             if len(results) >= q.limit or examined >= MAX_EXAMINED:
                 break
     return results
+
+
+def _check_grade(grade: str, tables: Sequence[pretty.PrettyRules]) -> None:
+    """A grade some searched MVNO's rule table names (the default table's when there is
+    none): any other would silently find nothing, so it is a 400 bad_filter_value."""
+    try:
+        one_of({g for table in tables for g in table.prices})(grade)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"bad value for filter 'grade': {exc}", code="bad_filter_value", field="grade"
+        ) from exc
 
 
 def _rotated(items: list[_Candidate], start: int) -> list[_Candidate]:
