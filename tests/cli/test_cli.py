@@ -274,6 +274,18 @@ def test_sims_commands(env: dict[str, str], tmp_path: Path) -> None:
         "900000",
     )
     assert made.returncode == 0, made.stderr
+    # A serial out of range is one line and exit 1 (it was an unexpected ValueError, exit
+    # 2; past the top it wrote 16-digit IMSIs), and no file is written.
+    for start, count in (("-5", "2"), ("9999999999", "2")):
+        bad = tmp_path / f"bad{start}.csv"
+        refused = mvne(
+            env, "sims", "generate-factory-file", "--count", count, "--start", start,
+            "--out", str(bad),
+        )  # fmt: skip
+        assert refused.returncode == 1, refused.stderr
+        assert "bad_serial" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert not bad.exists()
     hosts = mvne(env, "org", "list", "--kind", "hostNetwork").stdout
     unicom = [w for w in hosts.split() if w.startswith("org_")][-1]
     mvnos = mvne(env, "org", "list", "--kind", "mvno").stdout

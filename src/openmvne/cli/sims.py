@@ -21,6 +21,7 @@ from openmvne.services import sims, users
 
 app = typer.Typer(help="SIM cards: factory files, stock transfers, stock.", no_args_is_help=True)
 out = Console()
+MAX_SERIAL = 10**10 - 1  # a card's serial is its IMSI's last 10 digits (and fits the ICCID)
 
 
 @app.command("generate-factory-file")
@@ -31,6 +32,14 @@ def generate(
     start: int = typer.Option(1, "--start", help="First serial number"),
 ) -> None:
     """Write a valid blank-card factory file (ICCIDs with Luhn digits, matching IMSIs)."""
+    if start < 0 or start + count - 1 > MAX_SERIAL:
+        # Checked before the file is opened: no half-written file, no 16-digit IMSI.
+        raise InvalidInput(
+            f"the serials run from 0 to {MAX_SERIAL:,} (the IMSI's last 10 digits): "
+            f"--start {start} with --count {count} leaves that range",
+            code="bad_serial",
+            field="start",
+        )
     issuer = next(p for p, h in ICCID_ISSUERS.items() if h is network)
     mnc = next(m for m, h in IMSI_MNC.items() if h is network)
     with out_file.open("w", newline="", encoding="utf-8") as handle:
