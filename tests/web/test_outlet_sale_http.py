@@ -253,6 +253,16 @@ def test_refusals_are_shown_next_to_their_field_and_change_nothing(world: SaleWo
         assert error_at(short.text, "prepayment") == (
             "The customer pays at least ¥59.00 (number fee and first month)."
         )
+        # An absurd prepayment (above the ledger's per-transfer limit) is refused here, not
+        # first at the confirm after the summary.
+        huge = step(
+            v, rsv, "offer", who.text, {"offer": offer_id(world, "plan"), "prepayment": "2000000"}
+        )
+        assert huge.status_code == 422
+        assert error_at(huge.text, "prepayment") == (
+            "Enter an amount in yuan above zero, with at most two decimals."
+        )
+        assert 'name="offer"' in huge.text  # still the offer step, no summary
         addon = step(v, rsv, "offer", who.text, {"offer": offer_id(world, "pack")})
         assert error_at(addon.text, "offer") == "Your outlet may not sell this plan."
         summary = step(v, rsv, "offer", who.text, {"offer": offer_id(world, "plan")})

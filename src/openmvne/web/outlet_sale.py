@@ -40,6 +40,7 @@ from openmvne.domain import identity
 from openmvne.domain.access import Actor
 from openmvne.domain.catalog import OfferKind
 from openmvne.domain.identity import EvidenceSource, IdType
+from openmvne.domain.ledger import check_amount
 from openmvne.domain.patterns import compile_pattern
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, DomainError, InvalidInput, NotFound, RuleViolation
@@ -541,6 +542,11 @@ def sale_offer(rsv: str, request: Request, actor: Actor = Depends(clerk)) -> HTM
                 prepayment = yuan.parse_yuan(values["prepayment"])
             except ValueError:
                 errors["prepayment"] = t("error.bad_amount")
+        if "prepayment" not in errors:
+            try:  # what the sale will refuse at confirm, said here, next to the field
+                check_amount(prepayment, field="prepaymentFen")
+            except DomainError as exc:
+                errors.update(place(t, exc, SALE_FIELDS))
         if "prepayment" not in errors and prepayment < due:
             amount = t("money.yuan", amount=yuan.format_fen(due))
             errors["prepayment"] = t("sale.prepayment_too_small", amount=amount)
