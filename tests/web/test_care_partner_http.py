@@ -19,17 +19,27 @@ from openmvne.domain.catalog import DesignStatus
 from openmvne.domain.channels import ChannelLevel
 from openmvne.domain.identity import EvidenceSource
 from openmvne.domain.subscribers import local_date
+from openmvne.errors import DomainError
 from openmvne.services import care, catalog, money
 from openmvne.web import i18n
 from tests.conftest import Backend
 from tests.subscribers_world import resident_id
 from tests.web.care_partner_world import HOLDER, CareWorld, build_care_world
-from tests.web.portal_world import field_error
+from tests.web.portal_world import Visitor, field_error
 from tests.world import grant
 
 KEY = re.compile(
     r'action="/care/tickets/[^/]+/actions/replaceSim".*?name="key" value="([^"]+)"', re.S
 )
+
+DESIGN_KEY = re.compile(r'action="/partner/designs" .*?name="key" value="([^"]+)"', re.S)
+
+
+def design_key(v: Visitor) -> str:
+    """The key of a freshly drawn designer form (one per drawing)."""
+    found = DESIGN_KEY.search(v.get("/partner").text)
+    assert found, "no key on the designer form"
+    return found.group(1)
 
 
 FORM_ERROR = '<p class="form-error" role="alert">{}</p>'
@@ -249,6 +259,7 @@ def test_a_package_below_cost_is_refused_with_the_breakdown_then_saved_and_submi
     plan, pack = plan_and_pack(cw)
     design = {"designName": "鸿运 10GB", "base": plan, "addon": pack}
     with site.visitor("partner") as v:
+        design["key"] = design_key(v)
         live = v.http.post(
             "/partner/designs/check",
             data={"csrf": v.token("/partner"), **design, "price": "5"},
@@ -293,12 +304,57 @@ def test_a_partner_of_two_mvnos_designs_under_the_chosen_plans_mvno(cw: CareWorl
     design = {"designName": "双品牌", "base": plan, "addon": pack, "price": "300"}
     with site.visitor("partner") as v:
         page = v.get("/partner")
+        design["key"] = design_key(v)
         assert "·" in page.text  # each plan says whose brand it is
         done = v.submit("/partner", "/partner/designs", design)
         assert done.status_code == 200, done.text
     [row], _ = catalog.list_designs(site.db, w.op.scope, {}, 0, 10)
     assert row["designer_id"] == w.auth["a_p1"]  # P1's channel in M1, whose plan it is
     assert row["mvno_id"] == w.org["m1"]
+
+
+def test_a_design_form_sent_twice_makes_one_package_and_a_refused_one_no_draft(
+    cw: CareWorld,
+) -> None:
+    """Saved and submitted together, once per drawn form: a double click (the same form
+    twice) is one pending package; a submit refused leaves no draft behind."""
+    site = cw.portal
+    plan, pack = plan_and_pack(cw)
+    design = {"designName": "一次就好", "base": plan, "addon": pack, "price": "300"}
+    with site.visitor("partner") as v:
+        design["key"] = design_key(v)
+        first = v.submit("/partner", "/partner/designs", design)
+        assert first.status_code == 200, first.text
+        again = v.submit("/partner", "/partner/designs", design)
+        assert again.status_code == 200, again.text
+        assert "is saved and submitted for the MVNO&#39;s approval" in again.text
+        rows, total = catalog.list_designs(site.db, site.w.op.scope, {}, 0, 10)
+        assert total == 1
+        assert rows[0]["status"] == "submitted"
+        # The same form with other values is refused (not a second package either).
+        reused = v.submit("/partner", "/partner/designs", {**design, "price": "301"})
+        assert reused.status_code == 422
+        assert "already used for another package" in reused.text
+        # No key (a form from before the page was reloaded): refused, nothing saved.
+        keyless = {k: v for k, v in design.items() if k != "key"}
+        assert v.submit("/partner", "/partner/designs", keyless).status_code == 422
+        assert catalog.list_designs(site.db, site.w.op.scope, {}, 0, 10)[1] == 1
+    # A submit refused (below the cost chain, checked when submitting) leaves no draft
+    # behind: the create and the submit are one transaction.
+    base = ids.from_public("product_offering", plan)
+    assert base is not None
+    with pytest.raises(DomainError) as refused:
+        catalog.submit_new_design(
+            site.db,
+            site.w.actor["partnerAdmin"],
+            name="半途",
+            base_offering_id=base,
+            addon_ids=[],
+            price_fen=5,
+            idempotency_key="half",
+        )
+    assert refused.value.code == "price_below_cost"
+    assert catalog.list_designs(site.db, site.w.op.scope, {}, 0, 10)[1] == 1
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from openmvne.domain.channels import AuthorisationStatus
 from openmvne.domain.parties import OrgKind, Role
 from openmvne.domain.subscribers import local_date
 from openmvne.errors import Conflict, Forbidden, InvalidInput, NotFound
-from openmvne.services import cost_chain
+from openmvne.services import cost_chain, idempotency
 from openmvne.services.common import (
     Filter,
     apply_filters,
@@ -681,34 +681,79 @@ def create_design(
 ) -> dict[str, Any]:
     rules.require_fen(price_fen, "priceFen")
     with db.write() as conn:
-        designer = _checked_parts(conn, actor, designer_id, base_offering_id, addon_ids)
-        mvno_id = designer["mvno_id"]
-        now = clock.now()
-        row: dict[str, Any] = {
-            "id": ids.new_id(),
-            "mvno_id": mvno_id,
-            "designer_id": designer["id"],
-            "name": name,
-            "base_offering_id": base_offering_id,
-            "addon_ids": [str(a) for a in addon_ids],
-            "price_fen": price_fen,
-            "status": DesignStatus.DRAFT.value,
-            "reason": None,
-            "offering_id": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        conn.execute(insert(pd).values(**row))
-        audit.record(
-            conn,
-            actor,
-            "design.created",
-            "package_design",
-            row["id"],
-            mvno_id=mvno_id,
-            data={"name": name, "priceFen": price_fen},
+        return _insert_design(
+            conn, actor, name, base_offering_id, addon_ids, price_fen, designer_id
         )
-        return row
+
+
+def _insert_design(
+    conn: Connection,
+    actor: Actor,
+    name: str,
+    base_offering_id: uuid.UUID,
+    addon_ids: list[uuid.UUID],
+    price_fen: int,
+    designer_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    designer = _checked_parts(conn, actor, designer_id, base_offering_id, addon_ids)
+    mvno_id = designer["mvno_id"]
+    now = clock.now()
+    row: dict[str, Any] = {
+        "id": ids.new_id(),
+        "mvno_id": mvno_id,
+        "designer_id": designer["id"],
+        "name": name,
+        "base_offering_id": base_offering_id,
+        "addon_ids": [str(a) for a in addon_ids],
+        "price_fen": price_fen,
+        "status": DesignStatus.DRAFT.value,
+        "reason": None,
+        "offering_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(insert(pd).values(**row))
+    audit.record(
+        conn,
+        actor,
+        "design.created",
+        "package_design",
+        row["id"],
+        mvno_id=mvno_id,
+        data={"name": name, "priceFen": price_fen},
+    )
+    return row
+
+
+def submit_new_design(
+    db: Database,
+    actor: Actor,
+    *,
+    name: str,
+    base_offering_id: uuid.UUID,
+    addon_ids: list[uuid.UUID],
+    price_fen: int,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """Create a design and submit it for the MVNO's approval in one transaction, once per
+    idempotency key (the portal's designer form): a resent form is a replay, not a second
+    pending package, and a refused submit leaves no draft behind."""
+    rules.require_fen(price_fen, "priceFen")
+    request = {
+        "name": name,
+        "baseOfferingId": str(base_offering_id),
+        "addonIds": [str(a) for a in addon_ids],
+        "priceFen": price_fen,
+    }
+
+    def effect(conn: Connection) -> dict[str, Any]:
+        row = _insert_design(conn, actor, name, base_offering_id, addon_ids, price_fen, None)
+        _decide(conn, actor, row["id"], "submit", None)
+        return {"designId": str(row["id"])}
+
+    result = idempotency.run_once(db, actor, idempotency_key, "design.submitNew", request, effect)
+    design = get_design(db, actor.scope, uuid.UUID(result["designId"]))
+    return {**design, "replayed": result["replayed"]}
 
 
 def preview_design(
@@ -774,39 +819,43 @@ def decide_design(
     approving and publishing are refused, with the breakdown, when the price is below the
     cost chain (wholesale prices or commissions may have risen since the approval)."""
     with db.write() as conn:
-        row = fetch_visible(conn, pd, actor.scope, design_id, what="package design")
-        if task == "submit":
-            actor.require(Role.PARTNER_ADMIN, action="submit a package")
-        else:
-            # The MVNO decides: a partner never approves its own package.
-            actor.require(*ADMINS, action=f"{task} a package")
-        current = DesignStatus(row["status"])
-        target = rules.next_design_status(current, task)
-        if task in ("submit", "approve", "publish"):
-            rules.check_not_inverted(cost_chain.chain_ahead(conn, row, design=True), row["name"])
-        if task == "reject" and not reason:
-            raise InvalidInput("say why the package is rejected", code="required", field="reason")
-        now = clock.now()
-        values: dict[str, Any] = {"status": target.value, "reason": reason, "updated_at": now}
-        if task == "publish":
-            values["offering_id"] = _publish(conn, row, now)
-        if task == "retire" and row["offering_id"] is not None:
-            conn.execute(
-                update(po)
-                .where(po.c.id == row["offering_id"])
-                .values(status="retired", updated_at=now)
-            )
-        conn.execute(update(pd).where(pd.c.id == design_id).values(**values))
-        audit.record(
-            conn,
-            actor,
-            f"design.{task}",
-            "package_design",
-            design_id,
-            mvno_id=row["mvno_id"],
-            data={"from": current.value, "to": target.value},
+        return _decide(conn, actor, design_id, task, reason)
+
+
+def _decide(
+    conn: Connection, actor: Actor, design_id: uuid.UUID, task: str, reason: str | None
+) -> dict[str, Any]:
+    row = fetch_visible(conn, pd, actor.scope, design_id, what="package design")
+    if task == "submit":
+        actor.require(Role.PARTNER_ADMIN, action="submit a package")
+    else:
+        # The MVNO decides: a partner never approves its own package.
+        actor.require(*ADMINS, action=f"{task} a package")
+    current = DesignStatus(row["status"])
+    target = rules.next_design_status(current, task)
+    if task in ("submit", "approve", "publish"):
+        rules.check_not_inverted(cost_chain.chain_ahead(conn, row, design=True), row["name"])
+    if task == "reject" and not reason:
+        raise InvalidInput("say why the package is rejected", code="required", field="reason")
+    now = clock.now()
+    values: dict[str, Any] = {"status": target.value, "reason": reason, "updated_at": now}
+    if task == "publish":
+        values["offering_id"] = _publish(conn, row, now)
+    if task == "retire" and row["offering_id"] is not None:
+        conn.execute(
+            update(po).where(po.c.id == row["offering_id"]).values(status="retired", updated_at=now)
         )
-        return {**row, **values}
+    conn.execute(update(pd).where(pd.c.id == design_id).values(**values))
+    audit.record(
+        conn,
+        actor,
+        f"design.{task}",
+        "package_design",
+        design_id,
+        mvno_id=row["mvno_id"],
+        data={"from": current.value, "to": target.value},
+    )
+    return {**row, **values}
 
 
 def _publish(conn: Connection, design: dict[str, Any], now: Any) -> uuid.UUID:

@@ -11,6 +11,7 @@ Everything goes through the services the API uses, in the partner's scope (its s
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from datetime import date
 from typing import Any
@@ -341,6 +342,7 @@ def _show(
         values=values or {},
         done=done,
         cost=cost,
+        design_key=secrets.token_urlsafe(18),  # one per drawn form: a resend is a replay
     )
 
 
@@ -448,15 +450,15 @@ def design_submit(request: Request, actor: Actor = Depends(partner)) -> HTMLResp
                 errors["price"] = _below(t, chain)
             else:
                 base, addons, price = _parsed(values)
-                design = catalog.create_design(
+                catalog.submit_new_design(
                     db,
                     actor,
                     name=values["designName"],
                     base_offering_id=base,
                     addon_ids=addons,
                     price_fen=price,
+                    idempotency_key=text(form_of(request), "key") or None,
                 )
-                catalog.decide_design(db, actor, design["id"], "submit")
         except DomainError as exc:
             errors.update(_errors(t, exc, DESIGN_FIELDS))
     if errors:
