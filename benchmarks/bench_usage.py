@@ -169,7 +169,10 @@ def reference(file: str) -> dict[str, float]:
         if key not in terms:
             terms[key] = Terms(
                 voice_rate=ten, sms_rate=ten, data_rate=ten, voice_allow_s=6000, sms_allow=0,
-                data_allow_kb=3072 * 1024, w_voice=parse_rate_fen("6"), w_sms=parse_rate_fen("4"),
+                # The plan's 3 GB and, the offer rolling data over, October's 3 GB: the lines
+                # were open all October and used none of it (domain.md §6).
+                data_allow_kb=2 * 3072 * 1024, w_voice=parse_rate_fen("6"),
+                w_sms=parse_rate_fen("4"),
                 w_data=parse_rate_fen("1.2"),
             )  # fmt: skip
     rated = rate_reference(records, terms)
