@@ -12,6 +12,8 @@ is `holder1`), "H1b" (the other O1 line, another holder's), "P2" (P2's subtree),
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,6 +30,7 @@ from openmvne.network.simulator import SimulatedHostNetwork
 from openmvne.services import money, number_lifecycle, provisioning, users
 from openmvne.services.subscriber_sale import SaleRequest, sell
 from tests.care_world import CareWorld, build_care
+from tests.conftest import Backend
 from tests.subscribers_world import _cards_to, holder_actor, person
 
 V1 = "/openmvne/v1"
@@ -296,3 +299,14 @@ def build_tenancy(db: Database, network: SimulatedHostNetwork, http: httpx.Clien
         accounts = _column(db, la.c.id, la.c.owner_id.in_(parties))
         tw.add(owner, "ledger_account", *(pub("ledger_account", a) for a in accounts))
     return tw
+
+
+@contextmanager
+def served_tenancy(backend: Backend) -> Iterator[tuple[TenancyWorld, httpx.Client]]:
+    """The world built through a real server on a clean database, and a client of it."""
+    backend.clean()
+    base = backend.serve()
+    assert backend.app is not None
+    backend.app.state.network = SimulatedHostNetwork(seed=7)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        yield build_tenancy(backend.db, backend.app.state.network, client), client

@@ -16,9 +16,8 @@ import pytest
 from openmvne import ids
 from openmvne.api.app import create_app
 from openmvne.config import Settings
-from openmvne.network.simulator import SimulatedHostNetwork
 from tests.conftest import BACKENDS, Backend
-from tests.tenancy_world import TenancyWorld, build_tenancy
+from tests.tenancy_world import TenancyWorld, served_tenancy
 
 # Public on purpose: any outlet recharges any connected brand's number, and anyone may look
 # a number up (docs/numbers.md, docs/money.md).
@@ -162,13 +161,8 @@ def _values(tw: TenancyWorld, owner: str, kind: str) -> list[str]:
 def world(
     request: pytest.FixtureRequest, backends: dict[str, Backend]
 ) -> Iterator[tuple[TenancyWorld, httpx.Client]]:
-    backend = backends[request.param]
-    backend.clean()
-    base = backend.serve()
-    assert backend.app is not None
-    backend.app.state.network = SimulatedHostNetwork(seed=7)
-    with httpx.Client(base_url=base, timeout=30) as client:
-        yield build_tenancy(backend.db, backend.app.state.network, client), client
+    with served_tenancy(backends[request.param]) as served:
+        yield served
 
 
 def _answer(response: httpx.Response) -> tuple[int, str | None]:

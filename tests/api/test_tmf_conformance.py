@@ -12,9 +12,8 @@ import pytest
 
 from openmvne.api.app import create_app
 from openmvne.config import Settings
-from openmvne.network.simulator import SimulatedHostNetwork
 from tests.conftest import BACKENDS, Backend
-from tests.tenancy_world import TenancyWorld, build_tenancy
+from tests.tenancy_world import TenancyWorld, served_tenancy
 from tests.tmf_conformance import assert_tmf
 
 # Each TM Forum list of the API and the resource its items are.
@@ -60,13 +59,8 @@ def test_every_tm_forum_list_is_known_here() -> None:
 def world(
     request: pytest.FixtureRequest, backends: dict[str, Backend]
 ) -> Iterator[tuple[TenancyWorld, httpx.Client]]:
-    backend = backends[request.param]
-    backend.clean()
-    base = backend.serve()
-    assert backend.app is not None
-    backend.app.state.network = SimulatedHostNetwork(seed=7)
-    with httpx.Client(base_url=base, timeout=30) as client:
-        yield build_tenancy(backend.db, backend.app.state.network, client), client
+    with served_tenancy(backends[request.param]) as served:
+        yield served
 
 
 @pytest.mark.parametrize("path", sorted(set(RESOURCES) - ELSEWHERE))
